@@ -1,0 +1,301 @@
+import { INSPECT } from './internal/redact.js';
+
+/**
+ * Every stable error code tokenwarden uses. Switch on `error.code`; codes never change meaning.
+ *
+ * @example
+ * ```ts
+ * import { isTokenWardenError } from 'tokenwarden';
+ * try {
+ *   await billing.fetch('https://billing.example.com/v1/ping');
+ * } catch (error) {
+ *   if (isTokenWardenError(error) && error.code === 'ERR_REAUTH_REQUIRED') showSignIn();
+ * }
+ * ```
+ */
+export type TokenWardenErrorCode =
+  /** An argument passed to tokenwarden is invalid (a `TypeError`). */
+  | 'ERR_INVALID_ARGUMENT'
+  /** The authorization server answered with an RFC 6749 §5.2 error body. */
+  | 'ERR_OAUTH_ERROR'
+  /** A token, discovery or revocation response was not what the protocol requires. */
+  | 'ERR_INVALID_RESPONSE'
+  /** A response body exceeded the size tokenwarden is willing to read. */
+  | 'ERR_RESPONSE_TOO_LARGE'
+  /** Discovery metadata named another issuer than the one configured (RFC 8414 §3.3). */
+  | 'ERR_ISSUER_MISMATCH'
+  /** The server could not be reached (DNS, connection refused, reset). */
+  | 'ERR_NETWORK'
+  /** The server did not answer within the configured timeout. */
+  | 'ERR_TIMEOUT'
+  /** An HTTP status that tokenwarden cannot use (e.g. 5xx without an OAuth error body). */
+  | 'ERR_HTTP_STATUS'
+  /** The credential's refresh token or client was rejected; the app must sign in again. */
+  | 'ERR_REAUTH_REQUIRED'
+  /** A request was stopped because its origin is not on the credential's allow-list. */
+  | 'ERR_ORIGIN_NOT_ALLOWED'
+  /** A request was stopped because it would send a token over plain HTTP to a non-loopback host. */
+  | 'ERR_INSECURE_TRANSPORT'
+  /** A request was stopped because its URL contains the token. */
+  | 'ERR_TOKEN_IN_URL'
+  /** A redirect could not be followed safely, or too many redirects. */
+  | 'ERR_REDIRECT'
+  /** The credential or warden was closed. */
+  | 'ERR_CLOSED'
+  /** An operation was aborted by the caller's `AbortSignal`. */
+  | 'ERR_ABORTED'
+  /** A feature this call needs is missing in this runtime. */
+  | 'ERR_UNSUPPORTED'
+  /** A token source returned nothing usable (e.g. a `customSource` function threw or returned junk). */
+  | 'ERR_SOURCE_FAILED'
+  /** Too many forced refreshes in a short time: the loop guard stopped another one. */
+  | 'ERR_REFRESH_LOOP';
+
+/** Options accepted by the {@link TokenWardenError} constructor. */
+export interface TokenWardenErrorOptions {
+  /** The underlying error. It must not contain a secret; tokenwarden only passes sanitised causes. */
+  cause?: unknown;
+  /** The HTTP status of the response that caused the error, if any. */
+  status?: number;
+  /** The credential the error concerns, if any. */
+  credentialId?: string;
+  /** The response that caused the error; attached non-enumerably and never serialised. */
+  response?: Response;
+}
+
+const BRAND = Symbol.for('tokenwarden.error');
+
+/**
+ * The base class of every error tokenwarden throws. Messages say what to do next; no field
+ * ever contains a token, secret, assertion or proof.
+ *
+ * @example
+ * ```ts
+ * import { TokenWardenError } from 'tokenwarden';
+ * try {
+ *   await credential.getToken();
+ * } catch (error) {
+ *   if (error instanceof TokenWardenError) console.error(error.code, error.message);
+ * }
+ * ```
+ */
+export class TokenWardenError extends Error {
+  override name: string = 'TokenWardenError';
+  /** The stable code of this failure. */
+  readonly code: TokenWardenErrorCode;
+  /** The HTTP status of the response that caused the error, if any. */
+  readonly status?: number;
+  /** The credential the error concerns, if any. */
+  readonly credentialId?: string;
+  /** The response that caused the error (non-enumerable; its body has been consumed). */
+  declare readonly response?: Response;
+
+  /**
+   * @param code - The stable error code.
+   * @param message - A human-readable message; must never contain a secret.
+   * @param options - Cause, status, credential id and response.
+   */
+  constructor(code: TokenWardenErrorCode, message: string, options: TokenWardenErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    if (options.status !== undefined) this.status = options.status;
+    if (options.credentialId !== undefined) this.credentialId = options.credentialId;
+    Object.defineProperty(this, 'response', {
+      value: options.response,
+      enumerable: false,
+      writable: false,
+      configurable: false,
+    });
+    Object.defineProperty(this, BRAND, { value: true, enumerable: false });
+  }
+
+  /** A JSON form with the code, message and status only. */
+  toJSON(): Record<string, unknown> {
+    const json: Record<string, unknown> = {
+      name: this.name,
+      code: this.code,
+      message: this.message,
+    };
+    if (this.status !== undefined) json['status'] = this.status;
+    if (this.credentialId !== undefined) json['credentialId'] = this.credentialId;
+    return json;
+  }
+
+  /** @internal */
+  [INSPECT](): string {
+    return this.stack ?? `${this.name} [${this.code}]: ${this.message}`;
+  }
+}
+
+/**
+ * The authorization server answered a token, discovery or revocation request with an
+ * RFC 6749 §5.2 error body (`{ "error": "invalid_grant", ... }`).
+ *
+ * @example
+ * ```ts
+ * import { OAuthError } from 'tokenwarden';
+ * try {
+ *   await credential.getToken({ forceRefresh: true });
+ * } catch (error) {
+ *   if (error instanceof OAuthError && error.error === 'invalid_scope') fixScopes();
+ * }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+ */
+export class OAuthError extends TokenWardenError {
+  override name = 'OAuthError' as const;
+  /** The `error` code the server returned, e.g. `invalid_grant`. */
+  readonly error: string;
+  /** The server's `error_description`, capped at 256 characters, if any. */
+  readonly errorDescription?: string;
+
+  /**
+   * @param error - The OAuth `error` code.
+   * @param errorDescription - The server's description (already length-capped).
+   * @param options - Status, credential id, response.
+   */
+  constructor(
+    error: string,
+    errorDescription: string | undefined,
+    options: TokenWardenErrorOptions = {},
+  ) {
+    super(
+      'ERR_OAUTH_ERROR',
+      `The authorization server answered "${error}"${errorDescription ? `: ${errorDescription}` : ''}. Check the client configuration, grant and scopes.`,
+      options,
+    );
+    this.error = error;
+    if (errorDescription !== undefined) this.errorDescription = errorDescription;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    const json = super.toJSON();
+    json['error'] = this.error;
+    if (this.errorDescription !== undefined) json['errorDescription'] = this.errorDescription;
+    return json;
+  }
+}
+
+/** The reasons a request can be blocked by a credential's policy. */
+export type BlockReason = 'origin-not-allowed' | 'insecure-transport' | 'token-in-url' | 'redirect';
+
+/**
+ * A request was stopped before any token was attached: foreign origin, plain HTTP, a token
+ * in the URL, or an unsafe redirect. A `blocked` event is emitted too.
+ *
+ * @example
+ * ```ts
+ * import { BlockedRequestError } from 'tokenwarden';
+ * try {
+ *   await billing.fetch('https://evil.example.net/steal');
+ * } catch (error) {
+ *   if (error instanceof BlockedRequestError) console.warn(error.reason); // 'origin-not-allowed'
+ * }
+ * ```
+ */
+export class BlockedRequestError extends TokenWardenError {
+  override name = 'BlockedRequestError' as const;
+  /** Why the request was blocked. */
+  readonly reason: BlockReason;
+  /** The request URL without query or fragment (never the token). */
+  readonly url: string;
+
+  /**
+   * @param code - One of the policy codes.
+   * @param reason - Why the request was blocked.
+   * @param url - The sanitised URL (no query, no fragment, no userinfo).
+   * @param message - What happened and what to do.
+   * @param options - Credential id.
+   */
+  constructor(
+    code: TokenWardenErrorCode,
+    reason: BlockReason,
+    url: string,
+    message: string,
+    options: TokenWardenErrorOptions = {},
+  ) {
+    super(code, message, options);
+    this.reason = reason;
+    this.url = url;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), reason: this.reason, url: this.url };
+  }
+}
+
+/**
+ * The credential cannot obtain tokens any more (its refresh token or client was rejected with
+ * `invalid_grant`, `invalid_client` or `unauthorized_client`). Requests fail fast with this
+ * error, without contacting the token endpoint, until the app supplies new credentials.
+ *
+ * @example
+ * ```ts
+ * import { ReauthRequiredError } from 'tokenwarden';
+ * warden.on('reauth-required', ({ id }) => showSignIn(id));
+ * try { await api.get('me'); } catch (e) { if (e instanceof ReauthRequiredError) showSignIn(); }
+ * ```
+ */
+export class ReauthRequiredError extends TokenWardenError {
+  override name = 'ReauthRequiredError' as const;
+
+  /**
+   * @param credentialId - The credential that needs re-authentication.
+   * @param cause - The error that moved it to this state.
+   */
+  constructor(credentialId: string, cause?: unknown) {
+    super(
+      'ERR_REAUTH_REQUIRED',
+      `Credential "${credentialId}" needs re-authentication: its grant was rejected. Supply new credentials with credential.reauthenticate(source).`,
+      { credentialId, cause },
+    );
+  }
+}
+
+/**
+ * Tells whether a value is a tokenwarden error, across realms and duplicated package copies
+ * (where `instanceof` would fail).
+ *
+ * @param value - Anything caught.
+ * @returns `true` when `value` is a {@link TokenWardenError}.
+ * @example
+ * ```ts
+ * import { isTokenWardenError } from 'tokenwarden';
+ * try { await credential.getToken(); } catch (e) { if (isTokenWardenError(e)) console.log(e.code); }
+ * ```
+ */
+export function isTokenWardenError(value: unknown): value is TokenWardenError {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Record<symbol, unknown>)[BRAND] === true
+  );
+}
+
+/**
+ * An argument or option passed to tokenwarden is invalid. Thrown synchronously by factories
+ * and `register()`, so misconfiguration surfaces at start-up rather than at the first request.
+ *
+ * @example
+ * ```ts
+ * import { InvalidArgumentError, clientCredentials } from 'tokenwarden';
+ * try {
+ *   clientCredentials({ clientId: '' });
+ * } catch (error) {
+ *   if (error instanceof InvalidArgumentError) console.error(error.message);
+ * }
+ * ```
+ */
+export class InvalidArgumentError extends TokenWardenError {
+  override name = 'InvalidArgumentError' as const;
+
+  /** @param message - What is wrong and how to fix it; never contains a secret. */
+  constructor(message: string) {
+    super('ERR_INVALID_ARGUMENT', message);
+  }
+}
+
+/** @internal */
+export function invalidArgument(message: string): InvalidArgumentError {
+  return new InvalidArgumentError(message);
+}

@@ -1,0 +1,87 @@
+import type { TokenSet } from '../token.js';
+
+/** The kinds of token source tokenwarden ships. */
+export type SourceKind = 'client_credentials' | 'refresh_token' | 'api_key' | 'custom';
+
+/** Where a credential puts its token on a request. */
+export interface TokenHeader {
+  /** Header name, e.g. `Authorization` or `X-API-Key`. */
+  readonly name: string;
+  /**
+   * The scheme written before the token (`Bearer`, `DPoP`), or `null` to send the raw token.
+   * When `undefined`, the token set's `tokenType` is used.
+   */
+  readonly scheme?: string | null;
+}
+
+/**
+ * The clock a source uses for expiry decisions: the local clock plus the offset learned from
+ * servers' `Date` headers.
+ */
+export interface SkewClock {
+  /** Local time, epoch milliseconds. */
+  now(): number;
+  /** The learned offset, server minus local, in milliseconds (0 until learned). */
+  readonly skewMs: number;
+  /** Feeds one observation: a response's `Date` header and the local time it arrived. */
+  observe(dateHeader: string | null, receivedAt: number): void;
+}
+
+/** What a credential hands its source on every token request. */
+export interface SourceContext {
+  /** The credential's id (for error messages and events). */
+  readonly credentialId: string;
+  /** The current token set, if any (the refresh-token source takes its refresh token from here). */
+  readonly current: TokenSet | undefined;
+  /** Aborted when the credential is closed or the caller gives up. */
+  readonly signal: AbortSignal;
+  /** The fetch used for tokenwarden's own requests. */
+  readonly fetch: typeof fetch;
+  /** Timeout for one token, discovery or revocation request, in milliseconds. */
+  readonly timeoutMs: number;
+  /** Largest response body tokenwarden reads, in bytes. */
+  readonly maxResponseBytes: number;
+  /** Lifetime assumed when a response states none, in milliseconds. */
+  readonly defaultLifetimeMs: number;
+  /** The skew-aware clock. */
+  readonly clock: SkewClock;
+}
+
+/** Non-secret facts about a source, for inventories and events. */
+export interface SourceInfo {
+  /** The source kind. */
+  readonly kind: SourceKind;
+  /** The issuer or token endpoint, when OAuth. */
+  readonly issuer?: string;
+  /** The OAuth client id, when OAuth. */
+  readonly clientId?: string;
+  /** The scopes requested. */
+  readonly scope?: readonly string[];
+}
+
+/**
+ * A token source: something that can obtain a token set. Built by {@link clientCredentials},
+ * {@link refreshToken}, {@link apiKey} or {@link customSource}; credentials drive it.
+ *
+ * @example
+ * ```ts
+ * import { customSource } from 'tokenwarden';
+ * const source = customSource(async () => ({ accessToken: await mintToken(), expiresIn: 300 }));
+ * warden.register('internal', { source, origins: ['https://internal.example.com'] });
+ * ```
+ */
+export interface TokenSource {
+  /** The source kind. */
+  readonly kind: SourceKind;
+  /** Where the token goes. `Authorization` with the token type as scheme when omitted. */
+  readonly header?: TokenHeader;
+  /** Non-secret description for inventories. */
+  info(): SourceInfo;
+  /**
+   * Obtains a fresh token set (a first token, a refresh, a rotation).
+   * @param context - Current tokens, signal, fetch and limits from the credential.
+   * @returns A validated token set.
+   * @throws {@link TokenWardenError} with a stable code on every failure.
+   */
+  obtain(context: SourceContext): Promise<TokenSet>;
+}

@@ -1,0 +1,60 @@
+import type { BlockReason } from '../errors.js';
+
+/** What a request policy does with a request to an origin that is not allow-listed. */
+export type ForeignOriginAction = 'block' | 'send-without-token';
+
+/** A token as the transport attaches it. */
+export interface AttachedToken {
+  /** Header name, e.g. `Authorization`. */
+  readonly header: string;
+  /** Full header value, e.g. `Bearer abc`. */
+  readonly value: string;
+  /** The raw token (to detect it in URLs). */
+  readonly raw: string;
+  /** A number that changes each time the credential's token changes. */
+  readonly generation: number;
+}
+
+/** The part of a credential the authenticated fetch talks to. @internal */
+export interface TransportHost {
+  /** The credential id. */
+  readonly id: string;
+  /** Allowed origins (normalised `URL.origin` strings). */
+  readonly origins: ReadonlySet<string>;
+  /** Whether plain http to non-loopback hosts is allowed (dangerous opt-out). */
+  readonly allowInsecure: boolean;
+  /** What to do with a request to a foreign origin. */
+  readonly foreignOrigin: ForeignOriginAction;
+  /** Every header name that can carry a credential and must never cross origins. */
+  readonly credentialHeaders: readonly string[];
+  /** The underlying fetch. */
+  readonly fetch: typeof fetch;
+  /** Largest number of redirects followed. */
+  readonly maxRedirects: number;
+  /** A token to attach now; waits for a refresh only if no valid token exists. */
+  acquire(signal?: AbortSignal | null): Promise<AttachedToken>;
+  /**
+   * The response to a request sent with `generation` was a 401 that calls for a new token:
+   * force one refresh (shared with other callers that saw the same token fail) and return the
+   * new token, or throw if none can be had.
+   */
+  recover(generation: number, signal?: AbortSignal | null): Promise<AttachedToken>;
+  /** Reports a blocked request (emits the `blocked` event). */
+  blocked(reason: BlockReason, url: string): void;
+  /** Reports the outcome of a request (for metrics). */
+  observed(outcome: RequestOutcome): void;
+}
+
+/** The outcome of one authenticated request, as metrics see it. */
+export interface RequestOutcome {
+  /** The request's origin. */
+  readonly origin: string;
+  /** The final status, or 0 for a network error. */
+  readonly status: number;
+  /** Wall time in milliseconds. */
+  readonly durationMs: number;
+  /** Whether the request was retried after a 401. */
+  readonly retried: boolean;
+  /** Whether a token was attached. */
+  readonly authenticated: boolean;
+}
