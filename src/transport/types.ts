@@ -3,6 +3,13 @@ import type { BlockReason } from '../errors.js';
 /** What a request policy does with a request to an origin that is not allow-listed. */
 export type ForeignOriginAction = 'block' | 'send-without-token';
 
+/**
+ * What happened to a request the policy reported: `refused` — it was not sent at all;
+ * `stripped` — it was sent, but without any credential header (a foreign origin in
+ * `send-without-token` mode, or a redirect to another origin).
+ */
+export type BlockAction = 'refused' | 'stripped';
+
 /** A token as the transport attaches it. */
 export interface AttachedToken {
   /** Header name, e.g. `Authorization`. */
@@ -39,8 +46,17 @@ export interface TransportHost {
    * new token, or throw if none can be had.
    */
   recover(generation: number, signal?: AbortSignal | null): Promise<AttachedToken>;
-  /** Reports a blocked request (emits the `blocked` event). */
-  blocked(reason: BlockReason, url: string): void;
+  /**
+   * The token the credential holds right now, without refreshing or waiting, or `undefined`.
+   * Optional: when present, the transport also scans the URLs of requests that go out without
+   * a token (foreign origins in `send-without-token` mode) for the token.
+   */
+  peek?(): AttachedToken | undefined;
+  /**
+   * Reports a blocked or stripped request (emits the `blocked` event). `url` is already
+   * sanitised (no query, fragment or userinfo). `action` says whether the request was sent.
+   */
+  blocked(reason: BlockReason, url: string, action?: BlockAction): void;
   /** Reports the outcome of a request (for metrics). */
   observed(outcome: RequestOutcome): void;
 }
