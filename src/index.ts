@@ -1,2 +1,44 @@
+/**
+ * tokenwarden keeps the API tokens of browser apps and Node services valid, secret and
+ * accountable: register a credential once, then every request through its `fetch` or `ky`
+ * client carries a fresh token, only in a header, only to allowed origins.
+ *
+ * @example
+ * ```ts
+ * import { createWarden, clientCredentials } from 'tokenwarden';
+ * const warden = createWarden();
+ * const billing = warden.register('billing', {
+ *   source: clientCredentials({ issuer: 'https://auth.example.com', clientId: 'svc', clientSecret }),
+ *   origins: ['https://billing.example.com'],
+ * });
+ * const invoices = await billing.ky({ prefix: 'https://billing.example.com/v1/' }).get('invoices').json();
+ * ```
+ * @packageDocumentation
+ */
+export {
+  allowInsecureRequests,
+  type BackoffOptions,
+  Credential,
+  type CredentialOptions,
+  type CredentialState,
+  type CredentialStatus,
+  type CredentialTuning,
+  type GetTokenOptions,
+} from './credential.js';
 export * from './errors.js';
+export type * from './events.js';
+export type { Duration } from './internal/duration.js';
+export * from './sources/index.js';
+export type {
+  SkewClock,
+  SourceContext,
+  SourceInfo,
+  SourceKind,
+  TokenHeader,
+  TokenSource,
+} from './sources/types.js';
+export { memoryStore } from './stores/memory.js';
+export type { TokenStore } from './stores/types.js';
 export * from './token.js';
+export type { ForeignOriginAction } from './transport/types.js';
+export { createWarden, customFetch, type Warden, type WardenOptions } from './warden.js';

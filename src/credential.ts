@@ -1,0 +1,883 @@
+import EventEmitter from 'eventemitter3';
+import ky, { type KyInstance, type Options as KyOptions } from 'ky';
+import {
+  type BlockReason,
+  invalidArgument,
+  OAuthError,
+  ReauthRequiredError,
+  TokenWardenError,
+} from './errors.js';
+import type { Logger, RefreshReason, WardenEvents } from './events.js';
+import { abortError, raceSignal } from './internal/abort.js';
+import { timingSafeEqual } from './internal/compare.js';
+import { type Duration, toMs } from './internal/duration.js';
+import { INSPECT } from './internal/redact.js';
+import { isSecureTransport, parseOrigin } from './internal/url.js';
+import type { SkewClock, SourceInfo, TokenSource } from './sources/types.js';
+import type { TokenStore } from './stores/types.js';
+import { AccessToken, type TokenSet } from './token.js';
+import { createAuthenticatedFetch } from './transport/fetch.js';
+import type {
+  AttachedToken,
+  BlockAction,
+  ForeignOriginAction,
+  RequestOutcome,
+  TransportHost,
+} from './transport/types.js';
+
+/**
+ * The option key that lets a credential send tokens over plain `http:` to hosts other than
+ * loopback. Deliberately awkward: tokens sent this way can be read by anyone on the path.
+ *
+ * @example
+ * ```ts
+ * import { allowInsecureRequests } from 'tokenwarden';
+ * // DANGER: only for a test network you control.
+ * warden.register('lab', { source, origins: ['http://lab.internal'], [allowInsecureRequests]: true });
+ * ```
+ */
+export const allowInsecureRequests: unique symbol = Symbol('tokenwarden.allowInsecureRequests');
+
+/** Backoff settings for failed refreshes. */
+export interface BackoffOptions {
+  /**
+   * Delay after the first failure; doubles with each further one.
+   * @default '1s'
+   */
+  initial?: Duration;
+  /**
+   * Longest delay between attempts (a `Retry-After` longer than this is still honoured, up to an hour).
+   * @default '5m'
+   */
+  max?: Duration;
+}
+
+/**
+ * How a credential behaves. Only `source` and `origins` are required; every other option has a
+ * safe default, and `createWarden({ defaults })` can change the defaults for all credentials.
+ *
+ * @example
+ * ```ts
+ * warden.register('billing', {
+ *   source: clientCredentials({ issuer: 'https://auth.example.com', clientId, clientSecret }),
+ *   origins: ['https://billing.example.com'],
+ *   keepFresh: true,
+ * });
+ * ```
+ */
+export interface CredentialOptions extends CredentialTuning {
+  /** Where tokens come from: {@link clientCredentials}, {@link refreshToken}, {@link apiKey}, {@link customSource}. */
+  source: TokenSource;
+  /**
+   * The origins (`https://host[:port]`) this credential's token may be sent to. Requests to any
+   * other origin are refused (or sent without a token, see `foreignOrigin`).
+   */
+  origins: readonly (string | URL)[];
+  /**
+   * Lets this credential send tokens over plain `http:` to non-loopback hosts. Dangerous.
+   * @default false
+   */
+  [allowInsecureRequests]?: boolean;
+}
+
+/** The tunable part of {@link CredentialOptions}, shared with `createWarden({ defaults })`. */
+export interface CredentialTuning {
+  /**
+   * What happens to a request for an origin outside `origins`: `'block'` refuses it with
+   * `ERR_ORIGIN_NOT_ALLOWED`; `'send-without-token'` sends it with no credential header. Both emit
+   * `blocked`.
+   * @default 'block'
+   */
+  foreignOrigin?: ForeignOriginAction;
+  /**
+   * Refresh on a timer, before expiry, even when no request comes. Otherwise the first request
+   * inside the refresh window starts a background refresh.
+   * @default false
+   */
+  keepFresh?: boolean;
+  /**
+   * How long before expiry a token is refreshed in the background. By default a fifth of the
+   * token's lifetime, capped at 5 minutes, plus up to 50% random jitter so that a fleet does not
+   * refresh in lockstep; never more than half the lifetime, so short-lived tokens are not
+   * refreshed on every request.
+   * @default derived from the lifetime
+   */
+  refreshWindow?: Duration;
+  /**
+   * Lifetime assumed for a token whose response states none (no `expires_in`, not a JWT with `exp`).
+   * A 401 still triggers a refresh if the server expires it sooner.
+   * @default '1h'
+   */
+  defaultLifetime?: Duration;
+  /**
+   * Timeout of one token request.
+   * @default '30s'
+   */
+  timeout?: Duration;
+  /**
+   * Largest token-endpoint response body read, in bytes; larger ones are aborted while streaming.
+   * @default 65536
+   */
+  maxResponseBytes?: number;
+  /**
+   * Most redirects followed by an authenticated request.
+   * @default 20
+   */
+  maxRedirects?: number;
+  /**
+   * Loop guard: most forced refreshes (after 401s) in any one minute; more fail with `ERR_REFRESH_LOOP`.
+   * @default 5
+   */
+  maxForcedRefreshesPerMinute?: number;
+  /**
+   * Backoff after failed refreshes (network errors, 5xx).
+   * @default { initial: '1s', max: '5m' }
+   */
+  backoff?: BackoffOptions;
+}
+
+/** Options of {@link Credential.getToken}. */
+export interface GetTokenOptions {
+  /**
+   * Get a new token even if the current one is valid.
+   * @default false
+   */
+  forceRefresh?: boolean;
+  /** Stop waiting (the shared refresh goes on for others). */
+  signal?: AbortSignal;
+}
+
+/** The state a credential is in. */
+export type CredentialState =
+  /** No token yet. */
+  | 'empty'
+  /** A valid token is held. */
+  | 'valid'
+  /** The last token expired and no new one has been obtained yet. */
+  | 'expired'
+  /** The grant was rejected: new credentials are needed. */
+  | 'reauth-required'
+  /** The credential or its warden was closed. */
+  | 'closed';
+
+/** A snapshot of a credential, without secrets. */
+export interface CredentialStatus {
+  /** The credential id. */
+  readonly id: string;
+  /** Its state. */
+  readonly state: CredentialState;
+  /** Whether a refresh is in flight. */
+  readonly refreshing: boolean;
+  /** The source, described. */
+  readonly source: SourceInfo;
+  /** Expiry of the current token, epoch ms. */
+  readonly expiresAt?: number;
+  /** When the current token was received, epoch ms. */
+  readonly issuedAt?: number;
+  /** When a background refresh becomes due, epoch ms. */
+  readonly refreshAt?: number;
+  /** Granted scopes. */
+  readonly scope?: readonly string[];
+  /** Consecutive failed refreshes. */
+  readonly failures: number;
+  /** When the next refresh attempt may start after failures, epoch ms. */
+  readonly retryAt?: number;
+  /** Code of the last refresh error, if the last refresh failed. */
+  readonly lastError?: string;
+  /** Requests sent with this credential. */
+  readonly requests: number;
+  /** When the credential last sent a request, epoch ms. */
+  readonly lastUsedAt?: number;
+}
+
+/** What a credential needs from its warden. @internal */
+export interface CredentialRuntime {
+  readonly store: TokenStore;
+  readonly fetch: typeof fetch;
+  readonly clock: SkewClock;
+  readonly logger: Logger | undefined;
+  emit<K extends keyof WardenEvents>(event: K, ...args: WardenEvents[K]): void;
+  forget(id: string): void;
+}
+
+const REAUTH_ERRORS = new Set(['invalid_grant', 'invalid_client', 'unauthorized_client']);
+const MINUTE = 60_000;
+const MAX_TIMER = 2_147_483_647;
+const DEFAULT_HEADER = 'Authorization';
+
+/**
+ * One registered credential: its token lifecycle and its authenticated clients. Created by
+ * `warden.register()`.
+ *
+ * @example
+ * ```ts
+ * const billing = warden.register('billing', { source, origins: ['https://billing.example.com'] });
+ * const res = await billing.fetch('https://billing.example.com/v1/ping');
+ * const api = billing.ky({ prefix: 'https://billing.example.com/v1/' });
+ * billing.on('refresh', ({ expiresAt }) => console.log('new token until', new Date(expiresAt)));
+ * ```
+ */
+export class Credential {
+  /** The credential id. */
+  readonly id: string;
+  /**
+   * A fetch-compatible function that attaches the token, enforces the origin, transport and
+   * redirect policy, and retries once after a 401. Pass it to any fetch-based client.
+   */
+  readonly fetch: typeof fetch;
+
+  readonly #runtime: CredentialRuntime;
+  readonly #events = new EventEmitter<WardenEvents>();
+  readonly #abort = new AbortController();
+  readonly #origins: ReadonlySet<string>;
+  readonly #allowInsecure: boolean;
+  readonly #foreignOrigin: ForeignOriginAction;
+  readonly #refreshWindowMs: number | undefined;
+  readonly #defaultLifetimeMs: number;
+  readonly #timeoutMs: number;
+  readonly #maxResponseBytes: number;
+  readonly #maxRedirects: number;
+  readonly #maxForced: number;
+  readonly #backoffInitial: number;
+  readonly #backoffMax: number;
+  readonly #keepFresh: boolean;
+  #source: TokenSource;
+  #tokens: TokenSet | undefined;
+  #generation = 0;
+  #refreshAt = Number.POSITIVE_INFINITY;
+  #inflight: Promise<TokenSet> | undefined;
+  #loading: Promise<void> | undefined;
+  #failures = 0;
+  #retryAt: number | undefined;
+  #lastError: TokenWardenError | undefined;
+  #reauth: TokenWardenError | undefined;
+  #closed = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #forced: number[] = [];
+  #requests = 0;
+  #lastUsedAt: number | undefined;
+
+  /** @internal Use `warden.register()`. */
+  constructor(id: string, options: CredentialOptions, runtime: CredentialRuntime) {
+    this.id = id;
+    this.#runtime = runtime;
+    this.#source = checkSource(options.source);
+    this.#allowInsecure = options[allowInsecureRequests] === true;
+    if (!Array.isArray(options.origins)) {
+      throw invalidArgument(
+        `Credential "${id}": origins must be an array of origins such as ['https://api.example.com'].`,
+      );
+    }
+    this.#origins = new Set(
+      options.origins.map((origin, i) => this.#checkOrigin(origin, `origins[${i}]`)),
+    );
+    const foreign = options.foreignOrigin ?? 'block';
+    if (foreign !== 'block' && foreign !== 'send-without-token') {
+      throw invalidArgument(`foreignOrigin must be 'block' or 'send-without-token'.`);
+    }
+    this.#foreignOrigin = foreign;
+    this.#keepFresh = options.keepFresh === true;
+    this.#refreshWindowMs =
+      options.refreshWindow === undefined
+        ? undefined
+        : toMs(options.refreshWindow, 'refreshWindow');
+    this.#defaultLifetimeMs = toMs(options.defaultLifetime ?? '1h', 'defaultLifetime');
+    if (this.#defaultLifetimeMs < 1_000)
+      throw invalidArgument('defaultLifetime must be at least 1s.');
+    this.#timeoutMs = toMs(options.timeout ?? '30s', 'timeout');
+    this.#maxResponseBytes = positiveInteger(
+      options.maxResponseBytes ?? 65_536,
+      'maxResponseBytes',
+    );
+    this.#maxRedirects = nonNegativeInteger(options.maxRedirects ?? 20, 'maxRedirects');
+    this.#maxForced = positiveInteger(
+      options.maxForcedRefreshesPerMinute ?? 5,
+      'maxForcedRefreshesPerMinute',
+    );
+    this.#backoffInitial = toMs(options.backoff?.initial ?? '1s', 'backoff.initial');
+    this.#backoffMax = toMs(options.backoff?.max ?? '5m', 'backoff.max');
+    this.fetch = createAuthenticatedFetch(this.#host(this.#origins));
+  }
+
+  /**
+   * A ky instance whose requests go through this credential's {@link Credential.fetch}: ky's
+   * retries, timeouts and hooks keep working above it. The origin of `prefix` is added to the
+   * origins this instance may send the token to.
+   *
+   * @param options - Any ky options; `fetch` is replaced.
+   * @returns A ky instance.
+   * @throws {@link InvalidArgumentError} when `prefix` is not a secure absolute URL.
+   * @example
+   * ```ts
+   * const api = billing.ky({ prefix: 'https://billing.example.com/v1/', retry: 2 });
+   * const invoices = await api.get('invoices').json();
+   * ```
+   */
+  ky(options: KyOptions = {}): KyInstance {
+    let origins = this.#origins;
+    if (options.prefix !== undefined) {
+      const origin = this.#checkOrigin(options.prefix, 'prefix');
+      if (!origins.has(origin)) origins = new Set([...origins, origin]);
+    }
+    return ky.create({ ...options, fetch: createAuthenticatedFetch(this.#host(origins)) });
+  }
+
+  /**
+   * The current access token, refreshed first if it is missing or expired (or when forced).
+   * Prefer {@link Credential.fetch} and {@link Credential.ky}, which enforce the sending policy.
+   *
+   * @param options - `forceRefresh` and `signal`.
+   * @returns An {@link AccessToken} that prints as `[REDACTED]`.
+   * @throws {@link ReauthRequiredError} when the grant was rejected.
+   * @throws {@link TokenWardenError} with the refresh error's code otherwise.
+   * @example
+   * ```ts
+   * const token = await billing.getToken();
+   * grpcMetadata.set('authorization', `Bearer ${token.reveal()}`);
+   * ```
+   */
+  async getToken(options: GetTokenOptions = {}): Promise<AccessToken> {
+    if (options.forceRefresh) {
+      await this.#load();
+      this.#assertUsable();
+      const set = await this.#refresh('forced', options.signal);
+      return new AccessToken(this.id, set);
+    }
+    const set = await this.#current(options.signal);
+    return new AccessToken(this.id, set);
+  }
+
+  /**
+   * A snapshot of the credential's state, without secrets.
+   * @returns The status.
+   * @example
+   * ```ts
+   * if (billing.status().state === 'reauth-required') showSignIn();
+   * ```
+   */
+  status(): CredentialStatus {
+    const tokens = this.#tokens;
+    const now = Date.now();
+    let state: CredentialState;
+    if (this.#closed) state = 'closed';
+    else if (this.#reauth) state = 'reauth-required';
+    else if (!tokens) state = 'empty';
+    else state = now < tokens.expiresAt ? 'valid' : 'expired';
+    const status: { -readonly [K in keyof CredentialStatus]: CredentialStatus[K] } = {
+      id: this.id,
+      state,
+      refreshing: this.#inflight !== undefined,
+      source: this.#source.info(),
+      failures: this.#failures,
+      requests: this.#requests,
+    };
+    if (tokens) {
+      status.expiresAt = tokens.expiresAt;
+      status.issuedAt = tokens.issuedAt;
+      status.refreshAt = this.#refreshAt;
+      if (tokens.scope) status.scope = tokens.scope;
+    }
+    if (this.#retryAt !== undefined) status.retryAt = this.#retryAt;
+    const last = this.#reauth ?? this.#lastError;
+    if (last) status.lastError = last.code;
+    if (this.#lastUsedAt !== undefined) status.lastUsedAt = this.#lastUsedAt;
+    return status;
+  }
+
+  /**
+   * Supplies new credentials after `reauth-required` (or at any time): the held tokens are
+   * dropped and the next request obtains a token from `source`.
+   *
+   * @param source - The new source; the current one when omitted (e.g. after fixing a client secret elsewhere).
+   * @example
+   * ```ts
+   * warden.on('reauth-required', async ({ id }) => {
+   *   warden.get(id)?.reauthenticate(refreshToken({ issuer, clientId, refreshToken: await signIn() }));
+   * });
+   * ```
+   */
+  reauthenticate(source?: TokenSource): void {
+    if (this.#closed) throw closedError(this.id);
+    if (source !== undefined) this.#source = checkSource(source);
+    this.#reauth = undefined;
+    this.#tokens = undefined;
+    this.#generation++;
+    this.#failures = 0;
+    this.#retryAt = undefined;
+    this.#lastError = undefined;
+    this.#refreshAt = Number.POSITIVE_INFINITY;
+    this.#clearTimer();
+    // A stored set belongs to the old grant; never let it supersede the new source.
+    this.#loading = this.#runtime.store.delete(this.id).catch(() => {});
+  }
+
+  /**
+   * Listens to this credential's events (the warden receives them too).
+   * @param event - The event name.
+   * @param listener - The listener.
+   * @returns This credential.
+   * @example
+   * ```ts
+   * billing.on('refresh-error', ({ code, retryAt }) => console.warn(code, retryAt));
+   * ```
+   */
+  on<K extends keyof WardenEvents>(event: K, listener: (...args: WardenEvents[K]) => void): this {
+    this.#events.on(event, listener as never);
+    return this;
+  }
+
+  /**
+   * Listens to one occurrence of an event.
+   * @param event - The event name.
+   * @param listener - The listener.
+   * @returns This credential.
+   * @example
+   * ```ts
+   * billing.once('refresh', () => console.log('first token'));
+   * ```
+   */
+  once<K extends keyof WardenEvents>(event: K, listener: (...args: WardenEvents[K]) => void): this {
+    this.#events.once(event, listener as never);
+    return this;
+  }
+
+  /**
+   * Stops listening.
+   * @param event - The event name.
+   * @param listener - The listener; all listeners of the event when omitted.
+   * @returns This credential.
+   * @example
+   * ```ts
+   * billing.off('refresh', onRefresh);
+   * ```
+   */
+  off<K extends keyof WardenEvents>(event: K, listener?: (...args: WardenEvents[K]) => void): this {
+    this.#events.off(event, listener as never);
+    return this;
+  }
+
+  /**
+   * Stops this credential: timers cleared, a token request in flight aborted, listeners removed.
+   * Later calls fail with `ERR_CLOSED`. Stored tokens are kept (use `revoke()` to wipe them).
+   * @example
+   * ```ts
+   * await billing.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#clearTimer();
+    this.#abort.abort(closedError(this.id));
+    this.#events.removeAllListeners();
+    this.#runtime.forget(this.id);
+    await this.#inflight?.catch(() => {});
+  }
+
+  /** @returns `Credential(<id>)`. */
+  toString(): string {
+    return `Credential(${this.id})`;
+  }
+
+  /** @returns The status, which holds no secret. */
+  toJSON(): CredentialStatus {
+    return this.status();
+  }
+
+  /** @internal */
+  [INSPECT](): string {
+    return `Credential ${JSON.stringify(this.status())}`;
+  }
+
+  #checkOrigin(value: unknown, name: string): string {
+    const origin = parseOrigin(value, `Credential "${this.id}": ${name}`);
+    if (!this.#allowInsecure && !isSecureTransport(new URL(origin))) {
+      throw invalidArgument(
+        `Credential "${this.id}": ${name} uses plain http to a non-loopback host; tokens would travel in clear text. Use https.`,
+      );
+    }
+    return origin;
+  }
+
+  #host(origins: ReadonlySet<string>): TransportHost {
+    const header = this.#source.header?.name ?? DEFAULT_HEADER;
+    const credentialHeaders = [
+      ...new Set([header, DEFAULT_HEADER, 'DPoP'].map((h) => h.toLowerCase())),
+    ];
+    return {
+      id: this.id,
+      origins,
+      allowInsecure: this.#allowInsecure,
+      foreignOrigin: this.#foreignOrigin,
+      credentialHeaders,
+      fetch: this.#runtime.fetch,
+      maxRedirects: this.#maxRedirects,
+      acquire: async (signal) => this.#attach(await this.#current(signal)),
+      recover: (generation, signal) => this.#recover(generation, signal),
+      blocked: (reason, url, action) => this.#blocked(reason, url, action),
+      peek: () => (this.#tokens ? this.#attach(this.#tokens) : undefined),
+      observed: (outcome) => this.#observed(outcome),
+    };
+  }
+
+  #blocked(reason: BlockReason, url: string, action: BlockAction | undefined): void {
+    const resolved =
+      action ??
+      (reason === 'redirect' ||
+      (reason === 'origin-not-allowed' && this.#foreignOrigin === 'send-without-token')
+        ? 'stripped'
+        : 'refused');
+    this.#emit('blocked', { id: this.id, reason, url, action: resolved });
+    this.#log('warn', 'request blocked by policy', { id: this.id, reason, url, action: resolved });
+  }
+
+  #observed(outcome: RequestOutcome): void {
+    if (!outcome.authenticated) return;
+    this.#requests++;
+    this.#lastUsedAt = Date.now();
+  }
+
+  #attach(set: TokenSet): AttachedToken {
+    const raw = set.revealAccessToken();
+    const header = this.#source.header;
+    const scheme = header?.scheme === undefined ? normaliseScheme(set.tokenType) : header.scheme;
+    return {
+      header: header?.name ?? DEFAULT_HEADER,
+      value: scheme === null ? raw : `${scheme} ${raw}`,
+      raw,
+      generation: this.#generation,
+    };
+  }
+
+  /** A usable token set, refreshing first only when none is valid. */
+  async #current(signal?: AbortSignal | null): Promise<TokenSet> {
+    await this.#load();
+    this.#assertUsable();
+    const now = Date.now();
+    const tokens = this.#tokens;
+    if (tokens && this.#usable(tokens, now)) {
+      if (now >= this.#refreshAt && !this.#backingOff(now) && !this.#inflight) {
+        // The caller goes on with the valid token; the refresh runs behind it.
+        this.#refresh('proactive').catch(() => {});
+      }
+      return tokens;
+    }
+    if (!this.#inflight && this.#backingOff(now) && this.#lastError) {
+      // Fail fast instead of hammering a failing token endpoint; the error says when to retry.
+      throw this.#lastError;
+    }
+    return this.#refresh('initial', signal);
+  }
+
+  async #recover(generation: number, signal?: AbortSignal | null): Promise<AttachedToken> {
+    await this.#load();
+    this.#assertUsable();
+    const tokens = this.#tokens;
+    if (generation !== this.#generation && tokens && this.#usable(tokens, Date.now())) {
+      // Another caller already replaced the token that failed.
+      return this.#attach(tokens);
+    }
+    if (!this.#inflight) {
+      const now = Date.now();
+      this.#forced = this.#forced.filter((t) => now - t < MINUTE);
+      if (this.#forced.length >= this.#maxForced) {
+        this.#log('warn', 'forced refresh refused by loop guard', {
+          id: this.id,
+          limit: this.#maxForced,
+        });
+        throw new TokenWardenError(
+          'ERR_REFRESH_LOOP',
+          `Credential "${this.id}" was rejected with 401 after ${this.#maxForced} refreshes within a minute; not refreshing again. Check that the API accepts tokens from this source.`,
+          { credentialId: this.id },
+        );
+      }
+      this.#forced.push(now);
+    }
+    return this.#attach(await this.#refresh('forced', signal));
+  }
+
+  #refresh(reason: RefreshReason, signal?: AbortSignal | null): Promise<TokenSet> {
+    let flight = this.#inflight;
+    if (!flight) {
+      flight = this.#obtain(reason).finally(() => {
+        if (this.#inflight === flight) this.#inflight = undefined;
+      });
+      this.#inflight = flight;
+      // Background refreshes have no awaiting caller; their failures surface as events.
+      flight.catch(() => {});
+    }
+    return raceSignal(flight, signal);
+  }
+
+  async #obtain(reason: RefreshReason): Promise<TokenSet> {
+    const started = Date.now();
+    const previous = this.#tokens;
+    this.#clearTimer();
+    try {
+      const set = await this.#source.obtain({
+        credentialId: this.id,
+        current: previous,
+        signal: this.#abort.signal,
+        fetch: this.#runtime.fetch,
+        timeoutMs: this.#timeoutMs,
+        maxResponseBytes: this.#maxResponseBytes,
+        defaultLifetimeMs: this.#defaultLifetimeMs,
+        clock: this.#runtime.clock,
+      });
+      if (this.#closed) throw closedError(this.id);
+      await this.#persist(set);
+      this.#tokens = set;
+      this.#generation++;
+      this.#failures = 0;
+      this.#retryAt = undefined;
+      this.#lastError = undefined;
+      this.#refreshAt = this.#computeRefreshAt(set);
+      this.#schedule(this.#refreshAt);
+      const oldRefresh = previous?.revealRefreshToken();
+      const newRefresh = set.revealRefreshToken();
+      const rotated =
+        oldRefresh !== undefined &&
+        newRefresh !== undefined &&
+        !timingSafeEqual(oldRefresh, newRefresh);
+      const durationMs = Date.now() - started;
+      this.#emit('refresh', {
+        id: this.id,
+        reason,
+        expiresAt: set.expiresAt,
+        rotated,
+        durationMs,
+      });
+      this.#log('info', 'token refreshed', {
+        id: this.id,
+        reason,
+        expiresAt: set.expiresAt,
+        rotated,
+        durationMs,
+      });
+      return set;
+    } catch (caught) {
+      throw this.#failed(reason, caught);
+    }
+  }
+
+  async #persist(set: TokenSet): Promise<void> {
+    try {
+      await this.#runtime.store.set(this.id, set);
+    } catch (error) {
+      // The new set is still used from memory: with a rotating refresh token, dropping it would
+      // lose the only valid refresh token.
+      this.#log('error', 'storing the token set failed', {
+        id: this.id,
+        store: this.#runtime.store.kind,
+        error: describe(error),
+      });
+    }
+  }
+
+  #failed(reason: RefreshReason, caught: unknown): TokenWardenError {
+    if (this.#closed) return closedError(this.id);
+    const error =
+      caught instanceof TokenWardenError
+        ? caught
+        : new TokenWardenError(
+            'ERR_SOURCE_FAILED',
+            `The token source of credential "${this.id}" failed.`,
+            {
+              credentialId: this.id,
+            },
+          );
+    if (error instanceof OAuthError && REAUTH_ERRORS.has(error.error)) {
+      this.#reauth = new ReauthRequiredError(this.id, error);
+      this.#clearTimer();
+      this.#failures++;
+      this.#emit('refresh-error', {
+        id: this.id,
+        reason,
+        error,
+        code: error.code,
+        failures: this.#failures,
+        retryAt: undefined,
+        servingStale: false,
+      });
+      this.#emit('reauth-required', { id: this.id, error: error.error });
+      this.#log('error', 're-authentication required', { id: this.id, error: error.error });
+      return this.#reauth;
+    }
+    this.#failures++;
+    const now = Date.now();
+    this.#retryAt = now + this.#backoffDelay(error);
+    this.#lastError = error;
+    const tokens = this.#tokens;
+    const servingStale = tokens !== undefined && this.#usable(tokens, now);
+    if (this.#keepFresh || servingStale) this.#schedule(this.#retryAt);
+    this.#emit('refresh-error', {
+      id: this.id,
+      reason,
+      error,
+      code: error.code,
+      failures: this.#failures,
+      retryAt: this.#retryAt,
+      servingStale,
+    });
+    this.#log('warn', 'token refresh failed', {
+      id: this.id,
+      reason,
+      code: error.code,
+      status: error.status,
+      failures: this.#failures,
+      retryAt: this.#retryAt,
+    });
+    return error;
+  }
+
+  #backoffDelay(error: TokenWardenError): number {
+    const ceiling = Math.min(this.#backoffMax, this.#backoffInitial * 2 ** (this.#failures - 1));
+    // Equal jitter: at least half the ceiling, so a fleet spreads out but still backs off.
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    const retryAfter = parseRetryAfter(error.response?.headers.get('retry-after') ?? null);
+    return retryAfter === undefined ? delay : Math.max(delay, Math.min(retryAfter, 60 * MINUTE));
+  }
+
+  #computeRefreshAt(set: TokenSet): number {
+    const lifetime = Math.max(0, set.expiresAt - set.issuedAt);
+    const base = this.#refreshWindowMs ?? Math.min(lifetime / 5, 5 * MINUTE);
+    const window = Math.min(base * (1 + Math.random() * 0.5), lifetime / 2);
+    return set.expiresAt - window;
+  }
+
+  /** Whether a token can still be sent: not expired, with a margin for the request's flight time. */
+  #usable(set: TokenSet, now: number): boolean {
+    const margin = Math.min(5_000, (set.expiresAt - set.issuedAt) / 10);
+    return now < set.expiresAt - margin;
+  }
+
+  #backingOff(now: number): boolean {
+    return this.#retryAt !== undefined && now < this.#retryAt;
+  }
+
+  #schedule(at: number): void {
+    this.#clearTimer();
+    if (!this.#keepFresh && this.#retryAt === undefined) return;
+    if (this.#closed || this.#reauth || !Number.isFinite(at)) return;
+    const delay = Math.min(Math.max(0, at - Date.now()), MAX_TIMER);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (!this.#keepFresh && !(this.#tokens && this.#usable(this.#tokens, Date.now()))) return;
+      this.#refresh(this.#keepFresh ? 'scheduled' : 'proactive').catch(() => {});
+    }, delay);
+    // A pending refresh must not keep a Node process alive on its own.
+    (this.#timer as { unref?: () => void }).unref?.();
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #load(): Promise<void> {
+    this.#loading ??= this.#runtime.store.get(this.id).then(
+      (stored) => {
+        if (stored && !this.#tokens && this.#usable(stored, Date.now())) {
+          this.#tokens = stored;
+          this.#generation++;
+          this.#refreshAt = this.#computeRefreshAt(stored);
+          this.#schedule(this.#refreshAt);
+        } else if (stored && !this.#tokens) {
+          // An expired set still carries the latest refresh token, which supersedes a configured one.
+          this.#tokens = stored;
+        }
+      },
+      (error: unknown) => {
+        this.#log('error', 'reading the token store failed', {
+          id: this.id,
+          store: this.#runtime.store.kind,
+          error: describe(error),
+        });
+      },
+    );
+    return this.#loading;
+  }
+
+  #assertUsable(): void {
+    if (this.#closed) throw closedError(this.id);
+    if (this.#abort.signal.aborted) throw abortError(this.#abort.signal);
+    if (this.#reauth) throw this.#reauth;
+  }
+
+  #emit<K extends keyof WardenEvents>(event: K, ...args: WardenEvents[K]): void {
+    try {
+      (this.#events as unknown as EventEmitter).emit(event, ...args);
+    } catch (error) {
+      this.#log('error', 'an event listener threw', { id: this.id, event, error: describe(error) });
+    }
+    this.#runtime.emit(event, ...args);
+  }
+
+  #log(
+    level: 'debug' | 'info' | 'warn' | 'error',
+    message: string,
+    fields: Record<string, unknown>,
+  ) {
+    const logger = this.#runtime.logger;
+    if (!logger) return;
+    try {
+      logger({ level, message, fields });
+    } catch {
+      // A broken logger must not break token handling.
+    }
+  }
+}
+
+function closedError(id: string): TokenWardenError {
+  return new TokenWardenError('ERR_CLOSED', `Credential "${id}" is closed.`, { credentialId: id });
+}
+
+function checkSource(source: unknown): TokenSource {
+  const candidate = source as Partial<TokenSource> | null | undefined;
+  if (
+    !candidate ||
+    typeof candidate.obtain !== 'function' ||
+    typeof candidate.info !== 'function' ||
+    typeof candidate.kind !== 'string'
+  ) {
+    throw invalidArgument(
+      'source must be a token source such as clientCredentials(), refreshToken(), apiKey() or customSource().',
+    );
+  }
+  return candidate as TokenSource;
+}
+
+function normaliseScheme(tokenType: string): string {
+  const lower = tokenType.toLowerCase();
+  if (lower === 'bearer') return 'Bearer';
+  if (lower === 'dpop') return 'DPoP';
+  return tokenType;
+}
+
+function positiveInteger(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value <= 0)
+    throw invalidArgument(`${name} must be a positive integer.`);
+  return value;
+}
+
+function nonNegativeInteger(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw invalidArgument(`${name} must be a non-negative integer.`);
+  return value;
+}
+
+/** `Retry-After` as milliseconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
+export function parseRetryAfter(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1_000;
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/** A non-secret description of an unknown error for logs: its name and code only. */
+function describe(error: unknown): string {
+  if (error instanceof TokenWardenError) return error.code;
+  if (error instanceof Error) return error.name;
+  return typeof error;
+}

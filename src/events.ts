@@ -1,0 +1,137 @@
+import type { BlockReason, TokenWardenErrorCode } from './errors.js';
+
+/** Why a refresh happened. */
+export type RefreshReason =
+  /** No token yet (or the previous one expired): a request waited for this one. */
+  | 'initial'
+  /** Inside the refresh window: a request went on with the old token meanwhile. */
+  | 'proactive'
+  /** After a 401 or `getToken({ forceRefresh: true })`. */
+  | 'forced'
+  /** The `keepFresh` timer. */
+  | 'scheduled';
+
+/** Payload of the `refresh` event: a new token set is in use. Never carries a token. */
+export interface RefreshEvent {
+  /** The credential id. */
+  readonly id: string;
+  /** Why the refresh happened. */
+  readonly reason: RefreshReason;
+  /** Expiry of the new access token, epoch milliseconds. */
+  readonly expiresAt: number;
+  /** Whether the refresh token was rotated (a new one replaced the old). */
+  readonly rotated: boolean;
+  /** How long the token request took, in milliseconds. */
+  readonly durationMs: number;
+}
+
+/** Payload of the `refresh-error` event. */
+export interface RefreshErrorEvent {
+  /** The credential id. */
+  readonly id: string;
+  /** Why the refresh was attempted. */
+  readonly reason: RefreshReason;
+  /** The coded error (message and fields carry no secret). */
+  readonly error: Error & { readonly code?: TokenWardenErrorCode };
+  /** The stable error code. */
+  readonly code: TokenWardenErrorCode;
+  /** Consecutive failures so far, including this one. */
+  readonly failures: number;
+  /** When the next attempt may start, epoch milliseconds, or `undefined` when none will. */
+  readonly retryAt: number | undefined;
+  /** Whether a still-valid token keeps being served meanwhile. */
+  readonly servingStale: boolean;
+}
+
+/** Payload of the `reauth-required` event. */
+export interface ReauthRequiredEvent {
+  /** The credential id. */
+  readonly id: string;
+  /** The OAuth error that caused it, e.g. `invalid_grant`. */
+  readonly error: string;
+}
+
+/** Payload of the `revoke` event. */
+export interface RevokeEvent {
+  /** The credential id. */
+  readonly id: string;
+}
+
+/** Payload of the `blocked` event: a request the policy stopped or stripped. */
+export interface BlockedEvent {
+  /** The credential id. */
+  readonly id: string;
+  /** Why. */
+  readonly reason: BlockReason;
+  /** The request URL without query, fragment or userinfo. */
+  readonly url: string;
+  /** What tokenwarden did: refused the request, or sent it without credentials. */
+  readonly action: 'refused' | 'stripped';
+}
+
+/** Payload of the `tamper` event: a stored record failed its integrity check. */
+export interface TamperEvent {
+  /** The credential id (the record's slot). */
+  readonly id: string;
+  /** The store kind that held the record. */
+  readonly store: string;
+}
+
+/** Payload of the `anomaly` event. */
+export interface AnomalyEvent {
+  /** The credential id. */
+  readonly id: string;
+  /** What kind of anomaly. */
+  readonly kind: string;
+  /** How serious it is. */
+  readonly severity: 'info' | 'warning' | 'critical';
+  /** Non-secret evidence (counts, thresholds, URLs without query). */
+  readonly evidence: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The typed event map of a warden and of each credential. Every payload names its credential
+ * `id` and carries no token, secret or proof.
+ *
+ * @example
+ * ```ts
+ * warden.on('refresh', ({ id, reason, expiresAt }) => log.info({ id, reason, expiresAt }));
+ * warden.on('blocked', ({ id, reason, url }) => log.warn({ id, reason, url }));
+ * ```
+ */
+export interface WardenEvents {
+  /** A new token set is in use. */
+  refresh: [event: RefreshEvent];
+  /** A refresh failed. */
+  'refresh-error': [event: RefreshErrorEvent];
+  /** The credential's grant was rejected; the app must supply new credentials. */
+  'reauth-required': [event: ReauthRequiredEvent];
+  /** The credential's tokens were revoked and wiped. */
+  revoke: [event: RevokeEvent];
+  /** A request was refused or stripped of credentials by the policy. */
+  blocked: [event: BlockedEvent];
+  /** A stored record failed its integrity check and was discarded. */
+  tamper: [event: TamperEvent];
+  /** Something looked wrong. */
+  anomaly: [event: AnomalyEvent];
+}
+
+/** One structured log line. Fields never contain a secret; URLs have no query. */
+export interface LogRecord {
+  /** Severity. */
+  readonly level: 'debug' | 'info' | 'warn' | 'error';
+  /** A short message. */
+  readonly message: string;
+  /** Structured, non-secret fields (credential id, reason, code, URL without query). */
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Receives tokenwarden's log lines. Plug in any logger.
+ *
+ * @example
+ * ```ts
+ * const warden = createWarden({ logger: ({ level, message, fields }) => pino[level](fields, message) });
+ * ```
+ */
+export type Logger = (record: LogRecord) => void;

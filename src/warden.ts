@@ -1,0 +1,208 @@
+import EventEmitter from 'eventemitter3';
+import {
+  Credential,
+  type CredentialOptions,
+  type CredentialRuntime,
+  type CredentialTuning,
+} from './credential.js';
+import { invalidArgument } from './errors.js';
+import type { Logger, WardenEvents } from './events.js';
+import { createSkewClock } from './internal/clock.js';
+import { INSPECT } from './internal/redact.js';
+import { memoryStore } from './stores/memory.js';
+import type { TokenStore } from './stores/types.js';
+
+/**
+ * The option key that replaces the `fetch` tokenwarden uses for every request (token endpoints
+ * and APIs). Deliberately awkward: a custom fetch sees every token. Meant for tests, proxies
+ * and runtimes without a global fetch.
+ *
+ * @example
+ * ```ts
+ * import { createWarden, customFetch } from 'tokenwarden';
+ * const warden = createWarden({ [customFetch]: instrumentedFetch });
+ * ```
+ */
+export const customFetch: unique symbol = Symbol('tokenwarden.customFetch');
+
+/** Options of {@link createWarden}. */
+export interface WardenOptions {
+  /**
+   * Where token sets are kept.
+   * @default memoryStore()
+   */
+  store?: TokenStore;
+  /**
+   * Receives structured log lines (never a secret). Silent when omitted.
+   * @default undefined
+   */
+  logger?: Logger;
+  /**
+   * Defaults for every credential's tuning options; each `register()` call can override them.
+   * @default {}
+   */
+  defaults?: CredentialTuning;
+  /**
+   * Replaces the global `fetch` for all requests. Dangerous: see {@link customFetch}.
+   * @default globalThis.fetch
+   */
+  [customFetch]?: typeof fetch;
+}
+
+/**
+ * A registry of credentials that share a store, a clock, a logger and one event stream.
+ *
+ * @example
+ * ```ts
+ * const warden = createWarden();
+ * const billing = warden.register('billing', { source, origins: ['https://billing.example.com'] });
+ * warden.on('reauth-required', ({ id }) => alert(`${id} needs sign-in`));
+ * await warden.close();
+ * ```
+ */
+export interface Warden {
+  /**
+   * Registers a credential.
+   * @param id - A unique id (letters, digits, `.`, `_`, `:`, `-`; at most 128 characters).
+   * @param options - Source, allowed origins and tuning.
+   * @returns The credential.
+   * @throws {@link InvalidArgumentError} for a duplicate or malformed id or bad options.
+   */
+  register(id: string, options: CredentialOptions): Credential;
+  /**
+   * Looks a registered credential up.
+   * @param id - The credential id.
+   * @returns The credential, or `undefined`.
+   */
+  get(id: string): Credential | undefined;
+  /**
+   * Lists the registered credentials.
+   * @returns The credentials, in registration order.
+   */
+  credentials(): Credential[];
+  /** Listens to an event of any credential. */
+  on<K extends keyof WardenEvents>(event: K, listener: (...args: WardenEvents[K]) => void): Warden;
+  /** Listens to one occurrence of an event. */
+  once<K extends keyof WardenEvents>(
+    event: K,
+    listener: (...args: WardenEvents[K]) => void,
+  ): Warden;
+  /** Stops listening (all listeners of the event when `listener` is omitted). */
+  off<K extends keyof WardenEvents>(
+    event: K,
+    listener?: (...args: WardenEvents[K]) => void,
+  ): Warden;
+  /**
+   * Closes every credential (timers cleared, token requests in flight aborted), removes every
+   * listener and closes the store. A Node process with nothing else to do exits right after.
+   */
+  close(): Promise<void>;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Creates a warden. Every option has a default: an in-memory store, the global `fetch`, no logger.
+ *
+ * @param options - Store, logger, credential defaults.
+ * @returns A {@link Warden}.
+ * @throws {@link InvalidArgumentError} for bad options, or `ERR_UNSUPPORTED` when no `fetch` exists.
+ * @example
+ * ```ts
+ * import { createWarden, clientCredentials } from 'tokenwarden';
+ * const warden = createWarden();
+ * const billing = warden.register('billing', {
+ *   source: clientCredentials({ issuer: 'https://auth.example.com', clientId: 'svc', clientSecret }),
+ *   origins: ['https://billing.example.com'],
+ * });
+ * const res = await billing.fetch('https://billing.example.com/v1/ping');
+ * ```
+ */
+export function createWarden(options: WardenOptions = {}): Warden {
+  if (options === null || typeof options !== 'object') {
+    throw invalidArgument('createWarden(options): options must be an object.');
+  }
+  const store = options.store ?? memoryStore();
+  if (typeof store.get !== 'function' || typeof store.set !== 'function') {
+    throw invalidArgument('store must implement the TokenStore contract (get, set, delete, list).');
+  }
+  const fetchImpl = options[customFetch] ?? globalThis.fetch;
+  if (typeof fetchImpl !== 'function') {
+    throw invalidArgument('No fetch available: pass one with the customFetch option.');
+  }
+  if (options.logger !== undefined && typeof options.logger !== 'function') {
+    throw invalidArgument('logger must be a function receiving { level, message, fields }.');
+  }
+  const events = new EventEmitter<WardenEvents>();
+  const registry = new Map<string, Credential>();
+  const defaults = options.defaults ?? {};
+  let closed = false;
+
+  const runtime: CredentialRuntime = {
+    store,
+    // Bound so a fetch that needs its global `this` (browsers) still works when called bare.
+    fetch: (input, init) => fetchImpl.call(globalThis, input, init),
+    clock: createSkewClock(),
+    logger: options.logger,
+    emit(event, ...args) {
+      try {
+        (events as unknown as EventEmitter).emit(event, ...args);
+      } catch (error) {
+        options.logger?.({
+          level: 'error',
+          message: 'an event listener threw',
+          fields: { event, error: error instanceof Error ? error.name : typeof error },
+        });
+      }
+    },
+    forget(id) {
+      registry.delete(id);
+    },
+  };
+
+  const warden: Warden = {
+    register(id, credentialOptions) {
+      if (closed) throw invalidArgument('This warden is closed; create a new one.');
+      if (typeof id !== 'string' || !ID_PATTERN.test(id)) {
+        throw invalidArgument(
+          'A credential id must be 1-128 characters of letters, digits, ".", "_", ":" or "-".',
+        );
+      }
+      if (registry.has(id)) throw invalidArgument(`A credential "${id}" is already registered.`);
+      if (credentialOptions === null || typeof credentialOptions !== 'object') {
+        throw invalidArgument(`register("${id}", options): options must be an object.`);
+      }
+      const credential = new Credential(id, { ...defaults, ...credentialOptions }, runtime);
+      registry.set(id, credential);
+      return credential;
+    },
+    get: (id) => registry.get(id),
+    credentials: () => [...registry.values()],
+    on(event, listener) {
+      events.on(event, listener as never);
+      return warden;
+    },
+    once(event, listener) {
+      events.once(event, listener as never);
+      return warden;
+    },
+    off(event, listener) {
+      events.off(event, listener as never);
+      return warden;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.all([...registry.values()].map((credential) => credential.close()));
+      registry.clear();
+      events.removeAllListeners();
+      await store.close?.();
+    },
+  };
+  Object.defineProperties(warden, {
+    toString: { value: () => `Warden(${registry.size} credentials)` },
+    toJSON: { value: () => ({ credentials: [...registry.keys()] }) },
+    [INSPECT]: { value: () => `Warden { credentials: ${JSON.stringify([...registry.keys()])} }` },
+  });
+  return warden;
+}
