@@ -1,0 +1,33 @@
+export type { ApiKeyOptions, ApiKeyRotateContext, ApiKeyRotation } from './api-key.js';
+export { apiKey } from './api-key.js';
+export type { ClientAuthMethod, PrivateKeyInput } from './client-auth.js';
+export { ClientSecret } from './client-auth.js';
+export type { ClientCredentialsOptions } from './client-credentials.js';
+export { clientCredentials } from './client-credentials.js';
+export type {
+  CustomSourceContext,
+  CustomSourceFunction,
+  CustomSourceOptions,
+  CustomTokenResult,
+} from './custom.js';
+export { customSource } from './custom.js';
+export type { AuthorizationServerMetadata } from './discovery.js';
+export { clearDiscoveryCache, discover } from './discovery.js';
+export type {
+  OAuthEndpoints,
+  OAuthSourceOptions,
+  OAuthTokenSource,
+  TokenTypeHint,
+} from './oauth.js';
+export type { RefreshTokenOptions } from './refresh-token.js';
+export { refreshToken } from './refresh-token.js';
+export type { ParseTokenResponseOptions } from './token-response.js';
+export { parseTokenResponse } from './token-response.js';
+export type {
+  SkewClock,
+  SourceContext,
+  SourceInfo,
+  SourceKind,
+  TokenHeader,
+  TokenSource,
+} from './types.js';

@@ -1,0 +1,352 @@
+import { invalidArgument, TokenWardenError } from '../errors.js';
+import { type HttpContext, httpRequest, parseJsonObject } from '../internal/http.js';
+import { INSPECT, safeUrl } from '../internal/redact.js';
+import { isSecureTransport, parseEndpoint } from '../internal/url.js';
+import type { TokenSet } from '../token.js';
+import {
+  type ClientAuthentication,
+  type ClientAuthMethod,
+  type ClientSecret,
+  createClientAuth,
+  type PrivateKeyInput,
+} from './client-auth.js';
+import { discover, parseIssuer } from './discovery.js';
+import { oauthErrorFromJson, parseTokenResponse } from './token-response.js';
+import type { SourceContext, SourceInfo, TokenSource } from './types.js';
+
+/**
+ * Options every OAuth source accepts: where the authorization server is, and how the client
+ * authenticates. Give `issuer` (endpoints by discovery) or `tokenEndpoint` (explicit), or both
+ * (explicit endpoints, `issuer` as the `private_key_jwt` audience).
+ */
+export interface OAuthSourceOptions {
+  /**
+   * The issuer identifier. Endpoints are discovered from it (RFC 8414, then OpenID Connect) and
+   * the metadata is used only if its `issuer` equals this string exactly.
+   * @default undefined (then `tokenEndpoint` is required)
+   */
+  issuer?: string | undefined;
+  /**
+   * The token endpoint. When given, no discovery happens.
+   * @default discovered from `issuer`
+   */
+  tokenEndpoint?: string | URL | undefined;
+  /**
+   * The RFC 7009 revocation endpoint.
+   * @default discovered from `issuer` when discovery is used, else none
+   */
+  revocationEndpoint?: string | URL | undefined;
+  /** The OAuth client id. */
+  clientId: string;
+  /**
+   * The client secret (confidential clients). Kept in a private field, printed as `[REDACTED]`.
+   * @default undefined
+   */
+  clientSecret?: string | ClientSecret | undefined;
+  /**
+   * The private key for `private_key_jwt` client authentication.
+   * @default undefined
+   */
+  privateKey?: PrivateKeyInput | undefined;
+  /**
+   * The JWS algorithm of `private_key_jwt` assertions.
+   * @default the JWK's `alg`, else inferred from the key (`RS256`, `PS256`, `ES256`, `EdDSA`, ...)
+   */
+  privateKeyAlgorithm?: string | undefined;
+  /**
+   * The `kid` of `private_key_jwt` assertions.
+   * @default the JWK's `kid`, else none
+   */
+  privateKeyId?: string | undefined;
+  /**
+   * The client authentication method.
+   * @default `client_secret_basic` with `clientSecret`, `private_key_jwt` with `privateKey`,
+   * `none` (public client) otherwise
+   */
+  clientAuth?: ClientAuthMethod | undefined;
+}
+
+/** The endpoints an OAuth source talks to. */
+export interface OAuthEndpoints {
+  /** The issuer identifier, when configured. */
+  readonly issuer?: string;
+  /** The token endpoint. */
+  readonly tokenEndpoint: URL;
+  /** The revocation endpoint, when known. */
+  readonly revocationEndpoint?: URL;
+}
+
+/** Which token an RFC 7009 revocation request names. */
+export type TokenTypeHint = 'access_token' | 'refresh_token';
+
+/**
+ * A token source that talks to an OAuth authorization server. Besides obtaining tokens it can
+ * revoke them (RFC 7009) with the same client authentication.
+ */
+export interface OAuthTokenSource extends TokenSource {
+  /**
+   * Resolves the endpoints (runs discovery on first use, then from cache).
+   * @param context - The credential's context.
+   * @returns The endpoints.
+   */
+  endpoints(context: SourceContext): Promise<OAuthEndpoints>;
+  /**
+   * Revokes a token at the server (RFC 7009). A 200 with any body is success.
+   * @param token - The raw token.
+   * @param hint - Which kind of token it is.
+   * @param context - The credential's context.
+   * @returns `true` when the server revoked it, `false` when no revocation endpoint is known.
+   * @throws {@link TokenWardenError} `ERR_HTTP_STATUS` (e.g. 503; read `Retry-After` from
+   * `error.response`), {@link OAuthError}, or a transport code.
+   * @see https://www.rfc-editor.org/rfc/rfc7009#section-2
+   */
+  revoke(token: string, hint: TokenTypeHint, context: SourceContext): Promise<boolean>;
+}
+
+/** Options of {@link OAuthClient.requestToken}. */
+export interface TokenRequestOptions {
+  /**
+   * The scopes asked for, recorded when the response names none.
+   * @default undefined
+   */
+  readonly requestedScope?: readonly string[] | undefined;
+  /**
+   * The token type the response must have.
+   * @default 'Bearer'
+   */
+  readonly expectedTokenType?: string | null;
+}
+
+/**
+ * The shared plumbing of OAuth sources: validated options, endpoint resolution, client
+ * authentication, token and revocation requests. Holds the client secret or key in a private
+ * field and prints without it.
+ *
+ * @internal Used by the source factories; not part of the public API.
+ */
+export class OAuthClient {
+  readonly clientId: string;
+  readonly issuer: string | undefined;
+  readonly #auth: ClientAuthentication;
+  readonly #tokenEndpoint: URL | undefined;
+  readonly #revocationEndpoint: URL | undefined;
+
+  /**
+   * @param options - The OAuth options, validated here, synchronously.
+   * @param name - The factory name, for messages.
+   * @throws {@link InvalidArgumentError} on any invalid option.
+   */
+  constructor(options: OAuthSourceOptions, name: string) {
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArgument(`${name}() needs an options object.`);
+    }
+    if (options.issuer !== undefined) parseIssuer(options.issuer);
+    this.issuer = options.issuer;
+    this.#tokenEndpoint = secureEndpoint(options.tokenEndpoint, 'tokenEndpoint');
+    this.#revocationEndpoint = secureEndpoint(options.revocationEndpoint, 'revocationEndpoint');
+    if (this.issuer === undefined && this.#tokenEndpoint === undefined) {
+      throw invalidArgument(`${name}() needs issuer (for discovery) or tokenEndpoint.`);
+    }
+    this.#auth = createClientAuth({
+      clientId: options.clientId,
+      clientSecret: options.clientSecret,
+      privateKey: options.privateKey,
+      privateKeyAlgorithm: options.privateKeyAlgorithm,
+      privateKeyId: options.privateKeyId,
+      method: options.clientAuth,
+    });
+    this.clientId = this.#auth.clientId;
+    Object.freeze(this);
+  }
+
+  /** The client authentication method in use. */
+  get clientAuth(): ClientAuthMethod {
+    return this.#auth.method;
+  }
+
+  /**
+   * Non-secret facts for {@link SourceInfo}.
+   * @returns The issuer (or token endpoint without query) and client id.
+   */
+  describe(): Pick<SourceInfo, 'issuer' | 'clientId'> {
+    const issuer = this.issuer ?? safeUrl(this.#tokenEndpoint as URL);
+    return { issuer, clientId: this.clientId };
+  }
+
+  /**
+   * The endpoints: explicit ones, or discovered from the issuer.
+   * @param context - The credential's context.
+   * @returns The endpoints.
+   * @throws {@link TokenWardenError} from discovery.
+   */
+  async endpoints(context: SourceContext): Promise<OAuthEndpoints> {
+    if (this.#tokenEndpoint !== undefined) {
+      const explicit: { -readonly [K in keyof OAuthEndpoints]: OAuthEndpoints[K] } = {
+        tokenEndpoint: this.#tokenEndpoint,
+      };
+      if (this.issuer !== undefined) explicit.issuer = this.issuer;
+      if (this.#revocationEndpoint !== undefined) {
+        explicit.revocationEndpoint = this.#revocationEndpoint;
+      }
+      return explicit;
+    }
+    const metadata = await discover(this.issuer as string, httpContext(context));
+    const found: { -readonly [K in keyof OAuthEndpoints]: OAuthEndpoints[K] } = {
+      issuer: metadata.issuer,
+      tokenEndpoint: new URL(metadata.tokenEndpoint),
+    };
+    const revocation = this.#revocationEndpoint ?? metadata.revocationEndpoint;
+    if (revocation !== undefined) found.revocationEndpoint = new URL(revocation);
+    return found;
+  }
+
+  /**
+   * Sends a token request with the grant's parameters plus client authentication, and parses
+   * the answer.
+   *
+   * @param grantParams - `grant_type` and the grant's own parameters.
+   * @param context - The credential's context.
+   * @param options - Requested scope and expected token type.
+   * @returns The validated token set.
+   * @throws {@link OAuthError}, or {@link TokenWardenError} with a transport or response code.
+   * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.2
+   */
+  async requestToken(
+    grantParams: URLSearchParams,
+    context: SourceContext,
+    options: TokenRequestOptions = {},
+  ): Promise<TokenSet> {
+    const endpoints = await this.endpoints(context);
+    const form = new URLSearchParams(grantParams);
+    const headers: Record<string, string> = {};
+    await this.#auth.apply(form, headers, audience(endpoints), context.clock);
+    const result = await httpRequest(
+      { url: endpoints.tokenEndpoint, form, headers, label: 'token request' },
+      httpContext(context),
+    );
+    return parseTokenResponse(result.status, result.body, {
+      receivedAt: result.receivedAt,
+      defaultLifetimeMs: context.defaultLifetimeMs,
+      skewMs: context.clock.skewMs,
+      expectedTokenType:
+        options.expectedTokenType === undefined ? 'Bearer' : options.expectedTokenType,
+      requestedScope: options.requestedScope,
+      credentialId: context.credentialId,
+      response: result.response,
+    });
+  }
+
+  /**
+   * Revokes a token (RFC 7009).
+   * @param token - The raw token.
+   * @param hint - `access_token` or `refresh_token`.
+   * @param context - The credential's context.
+   * @returns `true` when revoked, `false` when no revocation endpoint is known.
+   * @throws {@link OAuthError}, or {@link TokenWardenError} `ERR_HTTP_STATUS` / transport codes.
+   * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
+   */
+  async revoke(token: string, hint: TokenTypeHint, context: SourceContext): Promise<boolean> {
+    const endpoints = await this.endpoints(context);
+    if (endpoints.revocationEndpoint === undefined) return false;
+    const form = new URLSearchParams({ token, token_type_hint: hint });
+    const headers: Record<string, string> = {};
+    await this.#auth.apply(form, headers, audience(endpoints), context.clock);
+    const result = await httpRequest(
+      { url: endpoints.revocationEndpoint, form, headers, label: 'revocation request' },
+      httpContext(context),
+    );
+    // RFC 7009 §2.2: the content of a 200 is ignored; the token is gone either way.
+    if (result.status === 200) return true;
+    const errorOptions = {
+      status: result.status,
+      credentialId: context.credentialId,
+      response: result.response,
+    };
+    const json = parseJsonObject(result.body);
+    throw (
+      (json && oauthErrorFromJson(json, errorOptions)) ??
+      new TokenWardenError(
+        'ERR_HTTP_STATUS',
+        `The revocation request to ${safeUrl(endpoints.revocationEndpoint)} answered HTTP ${result.status}. Retry later (see the Retry-After header on error.response).`,
+        errorOptions,
+      )
+    );
+  }
+
+  /** @returns The non-secret description. */
+  toJSON(): Record<string, unknown> {
+    return { ...this.describe(), clientAuth: this.#auth.method };
+  }
+
+  /** @internal */
+  [INSPECT](): string {
+    return `OAuthClient ${JSON.stringify(this.toJSON())}`;
+  }
+}
+
+/**
+ * Normalises a scope option (`'a b'` or `['a', 'b']`) into scope tokens.
+ *
+ * @param value - The option value.
+ * @param name - The option name, for messages.
+ * @returns The tokens, or `undefined` when not given.
+ * @throws {@link InvalidArgumentError} for malformed scopes.
+ * @example
+ * ```ts
+ * normaliseScope('invoices:read invoices:write', 'scope'); // ['invoices:read', 'invoices:write']
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.3
+ */
+export function normaliseScope(value: unknown, name: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  const list =
+    typeof value === 'string'
+      ? value.split(' ').filter((token) => token !== '')
+      : Array.isArray(value)
+        ? [...(value as unknown[])]
+        : undefined;
+  if (
+    list === undefined ||
+    // RFC 6749 §3.3 scope-token: visible ASCII except `"` and `\`.
+    !list.every((token) => typeof token === 'string' && /^[\x21\x23-\x5b\x5d-\x7e]+$/.test(token))
+  ) {
+    throw invalidArgument(
+      `${name} must be a space-delimited string or an array of scope tokens (visible ASCII, no spaces, quotes or backslashes).`,
+    );
+  }
+  return [...new Set(list as string[])];
+}
+
+/**
+ * The `HttpContext` of a source's requests, from the credential's context.
+ * @param context - The credential's context.
+ * @returns The HTTP context.
+ * @internal
+ */
+export function httpContext(context: SourceContext): HttpContext {
+  return {
+    fetch: context.fetch,
+    signal: context.signal,
+    timeoutMs: context.timeoutMs,
+    maxResponseBytes: context.maxResponseBytes,
+    clock: context.clock,
+  };
+}
+
+function audience(endpoints: OAuthEndpoints): string {
+  // RFC 7523 §3 allows the token endpoint; the issuer is preferred because it is one unambiguous
+  // string per server (and what the audience-injection fixes of 2025 require).
+  return endpoints.issuer ?? endpoints.tokenEndpoint.href;
+}
+
+function secureEndpoint(value: unknown, name: string): URL | undefined {
+  if (value === undefined) return undefined;
+  const url = parseEndpoint(value, name);
+  if (!isSecureTransport(url)) {
+    throw invalidArgument(`${name} must use https (http is accepted only for loopback hosts).`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw invalidArgument(`${name} must not contain credentials.`);
+  }
+  return url;
+}

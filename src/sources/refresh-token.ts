@@ -1,0 +1,129 @@
+import { invalidArgument, TokenWardenError } from '../errors.js';
+import { INSPECT } from '../internal/redact.js';
+import type { TokenSet } from '../token.js';
+import {
+  normaliseScope,
+  OAuthClient,
+  type OAuthEndpoints,
+  type OAuthSourceOptions,
+  type OAuthTokenSource,
+  type TokenTypeHint,
+} from './oauth.js';
+import { isTokenValue } from './token-response.js';
+import type { SourceContext, SourceInfo } from './types.js';
+
+/** Options of {@link refreshToken}. */
+export interface RefreshTokenOptions extends OAuthSourceOptions {
+  /**
+   * The refresh token to start from (e.g. from a sign-in done elsewhere). Once the credential
+   * holds a token set with a refresh token, that one is used instead, so a rotated token always
+   * wins over this initial value. Kept in a private field.
+   * @default none (the credential's current token set must carry one)
+   */
+  refreshToken?: string | undefined;
+  /**
+   * Scopes to request on refresh. Only ever a subset of the original grant: a refresh cannot
+   * widen scope (RFC 6749 §6), and without this option no `scope` parameter is sent, which keeps
+   * the originally granted scope.
+   * @default none (keep the granted scope)
+   */
+  scope?: string | readonly string[] | undefined;
+}
+
+/**
+ * A token source for the OAuth 2.0 refresh token grant, with rotation: when the server returns a
+ * new refresh token it replaces the old one at once (in this source and in the returned token
+ * set, which the credential stores); when it returns none, the old one is kept.
+ *
+ * The refresh token comes from `context.current` (the credential's current token set) when it
+ * has one, else from the `refreshToken` option. With neither, `obtain()` fails with
+ * `ERR_REAUTH_REQUIRED` without contacting the server. An `invalid_grant` answer surfaces as an
+ * {@link OAuthError}, which credentials turn into the `reauth-required` state.
+ *
+ * @param options - Issuer or token endpoint, client authentication, initial refresh token, scope.
+ * @returns The token source (with `revoke` for RFC 7009).
+ * @throws {@link InvalidArgumentError} for invalid options.
+ * @example
+ * ```ts
+ * import { refreshToken } from 'tokenwarden';
+ * const source = refreshToken({
+ *   issuer: 'https://auth.example.com',
+ *   clientId: 'spa',                   // a public client: no secret
+ *   refreshToken: savedRefreshToken,
+ * });
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2 (refresh token rotation)
+ */
+export function refreshToken(options: RefreshTokenOptions): OAuthTokenSource {
+  return new RefreshTokenSource(options);
+}
+
+class RefreshTokenSource implements OAuthTokenSource {
+  readonly kind = 'refresh_token' as const;
+  readonly #client: OAuthClient;
+  readonly #scope: string[] | undefined;
+  #refreshToken: string | undefined;
+
+  constructor(options: RefreshTokenOptions) {
+    this.#client = new OAuthClient(options, 'refreshToken');
+    if (options.refreshToken !== undefined && !isTokenValue(options.refreshToken)) {
+      throw invalidArgument(
+        'refreshToken must be a non-empty string of visible ASCII characters (no whitespace).',
+      );
+    }
+    this.#refreshToken = options.refreshToken;
+    this.#scope = normaliseScope(options.scope, 'scope');
+    Object.freeze(this);
+  }
+
+  info(): SourceInfo {
+    const info: { -readonly [K in keyof SourceInfo]: SourceInfo[K] } = {
+      kind: this.kind,
+      ...this.#client.describe(),
+    };
+    if (this.#scope !== undefined) info.scope = [...this.#scope];
+    return info;
+  }
+
+  async obtain(context: SourceContext): Promise<TokenSet> {
+    const used = context.current?.revealRefreshToken() ?? this.#refreshToken;
+    if (used === undefined) {
+      throw new TokenWardenError(
+        'ERR_REAUTH_REQUIRED',
+        'There is no refresh token to redeem. Sign in again, or pass refreshToken to refreshToken().',
+        { credentialId: context.credentialId },
+      );
+    }
+    const params = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: used });
+    if (this.#scope !== undefined && this.#scope.length > 0) {
+      params.set('scope', this.#scope.join(' '));
+    }
+    const set = await this.#client.requestToken(params, context, {
+      requestedScope: this.#scope ?? context.current?.scope,
+    });
+    const rotated = set.revealRefreshToken();
+    if (rotated !== undefined) {
+      // The old token is dead once the server rotated it; never offer it again.
+      this.#refreshToken = rotated;
+      return set;
+    }
+    return set.with({ refreshToken: used });
+  }
+
+  endpoints(context: SourceContext): Promise<OAuthEndpoints> {
+    return this.#client.endpoints(context);
+  }
+
+  revoke(token: string, hint: TokenTypeHint, context: SourceContext): Promise<boolean> {
+    return this.#client.revoke(token, hint, context);
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { ...this.info(), clientAuth: this.#client.clientAuth };
+  }
+
+  [INSPECT](): string {
+    return `TokenSource ${JSON.stringify(this.toJSON())}`;
+  }
+}
