@@ -686,8 +686,13 @@ export class Credential {
               credentialId: this.id,
             },
           );
-    if (error instanceof OAuthError && REAUTH_ERRORS.has(error.error)) {
-      this.#reauth = new ReauthRequiredError(this.id, error);
+    const oauthCode = error instanceof OAuthError ? error.error : undefined;
+    if (
+      error.code === 'ERR_REAUTH_REQUIRED' ||
+      (oauthCode !== undefined && REAUTH_ERRORS.has(oauthCode))
+    ) {
+      this.#reauth =
+        error instanceof ReauthRequiredError ? error : new ReauthRequiredError(this.id, error);
       this.#clearTimer();
       this.#failures++;
       this.#emit('refresh-error', {
@@ -699,8 +704,9 @@ export class Credential {
         retryAt: undefined,
         servingStale: false,
       });
-      this.#emit('reauth-required', { id: this.id, error: error.error });
-      this.#log('error', 're-authentication required', { id: this.id, error: error.error });
+      const rejected = oauthCode ?? 'no_refresh_token';
+      this.#emit('reauth-required', { id: this.id, error: rejected });
+      this.#log('error', 're-authentication required', { id: this.id, error: rejected });
       return this.#reauth;
     }
     this.#failures++;

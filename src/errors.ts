@@ -80,6 +80,7 @@ const BRAND = Symbol.for('tokenwarden.error');
  * ```
  */
 export class TokenWardenError extends Error {
+  /** The class name, stable across minification. */
   override name: string = 'TokenWardenError';
   /** The stable code of this failure. */
   readonly code: TokenWardenErrorCode;
@@ -143,6 +144,7 @@ export class TokenWardenError extends Error {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
 export class OAuthError extends TokenWardenError {
+  /** The class name, stable across minification. */
   override name = 'OAuthError' as const;
   /** The `error` code the server returned, e.g. `invalid_grant`. */
   readonly error: string;
@@ -194,6 +196,7 @@ export type BlockReason = 'origin-not-allowed' | 'insecure-transport' | 'token-i
  * ```
  */
 export class BlockedRequestError extends TokenWardenError {
+  /** The class name, stable across minification. */
   override name = 'BlockedRequestError' as const;
   /** Why the request was blocked. */
   readonly reason: BlockReason;
@@ -237,6 +240,7 @@ export class BlockedRequestError extends TokenWardenError {
  * ```
  */
 export class ReauthRequiredError extends TokenWardenError {
+  /** The class name, stable across minification. */
   override name = 'ReauthRequiredError' as const;
 
   /**
@@ -287,6 +291,7 @@ export function isTokenWardenError(value: unknown): value is TokenWardenError {
  * ```
  */
 export class InvalidArgumentError extends TokenWardenError {
+  /** The class name, stable across minification. */
   override name = 'InvalidArgumentError' as const;
 
   /** @param message - What is wrong and how to fix it; never contains a secret. */

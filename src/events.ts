@@ -1,4 +1,4 @@
-import type { BlockReason, TokenWardenErrorCode } from './errors.js';
+import type { BlockReason, TokenWardenError, TokenWardenErrorCode } from './errors.js';
 
 /** Why a refresh happened. */
 export type RefreshReason =
@@ -32,7 +32,7 @@ export interface RefreshErrorEvent {
   /** Why the refresh was attempted. */
   readonly reason: RefreshReason;
   /** The coded error (message and fields carry no secret). */
-  readonly error: Error & { readonly code?: TokenWardenErrorCode };
+  readonly error: TokenWardenError;
   /** The stable error code. */
   readonly code: TokenWardenErrorCode;
   /** Consecutive failures so far, including this one. */

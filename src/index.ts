@@ -29,14 +29,6 @@ export * from './errors.js';
 export type * from './events.js';
 export type { Duration } from './internal/duration.js';
 export * from './sources/index.js';
-export type {
-  SkewClock,
-  SourceContext,
-  SourceInfo,
-  SourceKind,
-  TokenHeader,
-  TokenSource,
-} from './sources/types.js';
 export { memoryStore } from './stores/memory.js';
 export type { TokenStore } from './stores/types.js';
 export * from './token.js';

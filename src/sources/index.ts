@@ -12,7 +12,7 @@ export type {
 } from './custom.js';
 export { customSource } from './custom.js';
 export type { AuthorizationServerMetadata } from './discovery.js';
-export { clearDiscoveryCache, discover } from './discovery.js';
+export { clearDiscoveryCache } from './discovery.js';
 export type {
   OAuthEndpoints,
   OAuthSourceOptions,
