@@ -239,4 +239,43 @@ describe('oidc-server fixture', () => {
       true,
     );
   });
+
+  it('answers redirects and fixed overrides on the resource server', async () => {
+    const redirect = await fetch(
+      `${op.resource.origin}/redirect?to=${encodeURIComponent(`${op.issuer}/x`)}`,
+      { redirect: 'manual' },
+    );
+    expect(redirect.status).toBe(307);
+    expect(redirect.headers.get('location')).toBe(`${op.issuer}/x`);
+
+    const { json } = await tokenRequest(
+      { grant_type: 'client_credentials' },
+      { authorization: basic(op.clients.basic.clientId, op.clients.basic.clientSecret) },
+    );
+    op.resource.setOverride({ status: 403, wwwAuthenticate: 'Bearer error="insufficient_scope"' });
+    try {
+      const res = await callResource(json['access_token'] as string);
+      expect(res.status).toBe(403);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer error="insufficient_scope"');
+    } finally {
+      op.resource.setOverride(undefined);
+    }
+    expect((await callResource(json['access_token'] as string)).status).toBe(200);
+  });
+
+  it('records each token request with its outcome and issued tokens', async () => {
+    op.resetRecords();
+    const minted = await op.mintRefreshToken();
+    expect(op.tokenRequests).toEqual([
+      expect.objectContaining({
+        grantType: 'urn:test:mint-refresh',
+        status: 200,
+        error: undefined,
+        clientId: 'refresh-client',
+        issuedAccessToken: minted.accessToken,
+        issuedRefreshToken: minted.refreshToken,
+      }),
+    ]);
+    expect(op.tokenCounts()).toEqual({ total: 1, ok: 1, failed: 0, errors: {} });
+  });
 });

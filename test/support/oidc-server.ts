@@ -42,6 +42,12 @@ export interface TokenRequestRecord {
   readonly error: string | undefined;
   /** The client id, from the Basic header or the form, when present. */
   readonly clientId: string | undefined;
+  /** The `refresh_token` parameter sent (refresh_token grant). Test data: a secret. */
+  readonly sentRefreshToken: string | undefined;
+  /** The `access_token` of a 200 answer. Test data: a secret. */
+  readonly issuedAccessToken: string | undefined;
+  /** The `refresh_token` of a 200 answer. Test data: a secret. */
+  readonly issuedRefreshToken: string | undefined;
 }
 
 /** Counters for one grant type (or all of them). */
@@ -81,10 +87,26 @@ export interface ResourceServer {
   readonly origin: string;
   /** The RFC 8707 resource indicator the provider knows it by: origin + '/'. */
   readonly resourceIndicator: string;
-  /** Every request received, in order. */
+  /**
+   * Every request received, in order. `GET /redirect?to=<url>` answers 307 to `<url>`, without
+   * checking any token; every other path needs a valid bearer token.
+   */
   readonly requests: RecordedRequest[];
   /** Status codes answered, in order (same indices as `requests`). */
   readonly statuses: number[];
+  /**
+   * Makes every authenticated request get this answer instead, whatever its token (e.g. 401
+   * `invalid_token` for a token the server keeps rejecting, 403 `insufficient_scope`); `undefined`
+   * restores normal validation.
+   */
+  setOverride(override: ResourceOverride | undefined): void;
+}
+
+/** A fixed answer of the resource server, see {@link ResourceServer.setOverride}. */
+export interface ResourceOverride {
+  readonly status: number;
+  /** The `WWW-Authenticate` header to send, if any. */
+  readonly wwwAuthenticate?: string;
 }
 
 /** The running fixture. */
@@ -303,21 +325,23 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       return end(chunk, ...rest);
     }) as ServerResponse['end'];
     res.on('finish', () => {
-      let error: string | undefined;
-      if (res.statusCode !== 200) {
-        try {
-          const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: unknown };
-          error = typeof parsed.error === 'string' ? parsed.error : undefined;
-        } catch {
-          error = undefined;
-        }
-        error ??= `http_${res.statusCode}`;
+      let answer: Record<string, unknown> = {};
+      try {
+        const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        if (parsed && typeof parsed === 'object') answer = parsed as Record<string, unknown>;
+      } catch {
+        // Not JSON: counted by status below.
       }
+      const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+      const ok = res.statusCode === 200;
       tokenRequests.push({
         grantType: form.get('grant_type') ?? undefined,
         status: res.statusCode,
-        error,
+        error: ok ? undefined : (text(answer['error']) ?? `http_${res.statusCode}`),
         clientId: clientIdOf(req, form),
+        sentRefreshToken: form.get('refresh_token') ?? undefined,
+        issuedAccessToken: ok ? text(answer['access_token']) : undefined,
+        issuedRefreshToken: ok ? text(answer['refresh_token']) : undefined,
       });
     });
   }
@@ -470,6 +494,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
     );
   }
 
+  let override: ResourceOverride | undefined;
   rsHandler = async (req, res) => {
     const body = await readBody(req);
     resourceRequests.push(record(req, body));
@@ -478,9 +503,23 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(JSON.stringify(json));
     };
+    const path = new URL(req.url ?? '/', rsOrigin);
+    // A redirect anywhere, before any token check, to test what follows redirects.
+    if (path.pathname === '/redirect') {
+      resourceStatuses.push(307);
+      res.writeHead(307, { location: path.searchParams.get('to') ?? '/' });
+      res.end();
+      return;
+    }
     const match = /^Bearer ([^\s]+)$/i.exec(req.headers.authorization ?? '');
     if (!match) {
       reply(401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer realm="resource"' });
+      return;
+    }
+    if (override) {
+      const headers: Record<string, string> = {};
+      if (override.wwwAuthenticate) headers['www-authenticate'] = override.wwwAuthenticate;
+      reply(override.status, { error: 'override' }, headers);
       return;
     }
     const token = await findAccessToken(match[1] as string).catch(() => undefined);
@@ -536,6 +575,9 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       resourceIndicator,
       requests: resourceRequests,
       statuses: resourceStatuses,
+      setOverride(next) {
+        override = next;
+      },
     },
     tokenCounts(grantType) {
       const selected = tokenRequests.filter(
