@@ -1,5 +1,5 @@
 import EventEmitter from 'eventemitter3';
-import ky, { type KyInstance, type Options as KyOptions } from 'ky';
+import type { KyInstance } from 'ky';
 import {
   type BlockReason,
   invalidArgument,
@@ -17,6 +17,7 @@ import type { SkewClock, SourceInfo, TokenSource } from './sources/types.js';
 import type { TokenStore } from './stores/types.js';
 import { AccessToken, type TokenSet } from './token.js';
 import { createAuthenticatedFetch } from './transport/fetch.js';
+import { type CreateKyOptions, createKy } from './transport/ky.js';
 import type {
   AttachedToken,
   BlockAction,
@@ -302,24 +303,27 @@ export class Credential {
   /**
    * A ky instance whose requests go through this credential's {@link Credential.fetch}: ky's
    * retries, timeouts and hooks keep working above it. The origin of `prefix` is added to the
-   * origins this instance may send the token to.
+   * origins this instance may send the token to (and that of `baseUrl`).
    *
-   * @param options - Any ky options; `fetch` is replaced.
+   * @param options - Any ky options except `fetch`, which is always this credential's.
    * @returns A ky instance.
-   * @throws {@link InvalidArgumentError} when `prefix` is not a secure absolute URL.
+   * @throws {@link InvalidArgumentError} when `prefix` is an insecure URL, or `fetch` is given.
    * @example
    * ```ts
    * const api = billing.ky({ prefix: 'https://billing.example.com/v1/', retry: 2 });
    * const invoices = await api.get('invoices').json();
    * ```
    */
-  ky(options: KyOptions = {}): KyInstance {
+  ky(options: CreateKyOptions = {}): KyInstance {
     let origins = this.#origins;
-    if (options.prefix !== undefined) {
-      const origin = this.#checkOrigin(options.prefix, 'prefix');
+    for (const name of ['prefix', 'baseUrl'] as const) {
+      const base = options[name];
+      // A relative base (browsers) resolves against the page, whose origin must be listed itself.
+      if (base === undefined || !isAbsoluteUrl(base)) continue;
+      const origin = this.#checkOrigin(base, name);
       if (!origins.has(origin)) origins = new Set([...origins, origin]);
     }
-    return ky.create({ ...options, fetch: createAuthenticatedFetch(this.#host(origins)) });
+    return createKy(this.#host(origins), options);
   }
 
   /**
@@ -831,6 +835,15 @@ export class Credential {
     } catch {
       // A broken logger must not break token handling.
     }
+  }
+}
+
+function isAbsoluteUrl(value: string | URL): boolean {
+  try {
+    new URL(value);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -25,7 +25,17 @@ export {
   type CredentialTuning,
   type GetTokenOptions,
 } from './credential.js';
-export * from './errors.js';
+export {
+  BlockedRequestError,
+  type BlockReason,
+  InvalidArgumentError,
+  isTokenWardenError,
+  OAuthError,
+  ReauthRequiredError,
+  TokenWardenError,
+  type TokenWardenErrorCode,
+  type TokenWardenErrorOptions,
+} from './errors.js';
 export type * from './events.js';
 export type { Duration } from './internal/duration.js';
 export * from './sources/index.js';

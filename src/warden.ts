@@ -126,8 +126,8 @@ export function createWarden(options: WardenOptions = {}): Warden {
   if (typeof store.get !== 'function' || typeof store.set !== 'function') {
     throw invalidArgument('store must implement the TokenStore contract (get, set, delete, list).');
   }
-  const fetchImpl = options[customFetch] ?? globalThis.fetch;
-  if (typeof fetchImpl !== 'function') {
+  const custom = options[customFetch];
+  if (typeof (custom ?? globalThis.fetch) !== 'function') {
     throw invalidArgument('No fetch available: pass one with the customFetch option.');
   }
   if (options.logger !== undefined && typeof options.logger !== 'function') {
@@ -140,8 +140,9 @@ export function createWarden(options: WardenOptions = {}): Warden {
 
   const runtime: CredentialRuntime = {
     store,
-    // Bound so a fetch that needs its global `this` (browsers) still works when called bare.
-    fetch: (input, init) => fetchImpl.call(globalThis, input, init),
+      // The global fetch is looked up per call, so instrumentation that wraps it after the warden
+    // was created (tracing, test interceptors) still sees tokenwarden's requests.
+    fetch: (input, init) => (custom ?? globalThis.fetch).call(globalThis, input, init),
     clock: createSkewClock(),
     logger: options.logger,
     emit(event, ...args) {
