@@ -39,7 +39,18 @@ import type {
  */
 export const allowInsecureRequests: unique symbol = Symbol('tokenwarden.allowInsecureRequests');
 
-/** Backoff settings for failed refreshes. */
+/**
+ * Backoff settings for failed refreshes.
+ *
+ * @example
+ * ```ts
+ * warden.register('billing', {
+ *   source,
+ *   origins: ['https://billing.example.com'],
+ *   backoff: { initial: '2s', max: '10m' },
+ * });
+ * ```
+ */
 export interface BackoffOptions {
   /**
    * Delay after the first failure; doubles with each further one.
@@ -81,7 +92,17 @@ export interface CredentialOptions extends CredentialTuning {
   [allowInsecureRequests]?: boolean;
 }
 
-/** The tunable part of {@link CredentialOptions}, shared with `createWarden({ defaults })`. */
+/**
+ * The tunable part of {@link CredentialOptions}, shared with `createWarden({ defaults })`.
+ *
+ * @example
+ * ```ts
+ * import { createWarden } from 'tokenwarden';
+ * const warden = createWarden({
+ *   defaults: { keepFresh: true, timeout: '10s', backoff: { max: '1m' } },
+ * });
+ * ```
+ */
 export interface CredentialTuning {
   /**
    * What happens to a request for an origin outside `origins`: `'block'` refuses it with
@@ -137,7 +158,15 @@ export interface CredentialTuning {
   backoff?: BackoffOptions;
 }
 
-/** Options of {@link Credential.getToken}. */
+/**
+ * Options of {@link Credential.getToken}.
+ *
+ * @example
+ * ```ts
+ * // The client secret was rotated elsewhere: drop the cached token, but wait at most 5 s.
+ * const token = await billing.getToken({ forceRefresh: true, signal: AbortSignal.timeout(5_000) });
+ * ```
+ */
 export interface GetTokenOptions {
   /**
    * Get a new token even if the current one is valid.
@@ -148,7 +177,16 @@ export interface GetTokenOptions {
   signal?: AbortSignal;
 }
 
-/** The state a credential is in. */
+/**
+ * The state a credential is in.
+ *
+ * @example
+ * ```ts
+ * import type { CredentialState } from 'tokenwarden';
+ * const state: CredentialState = billing.status().state;
+ * if (state === 'reauth-required') showSignIn();
+ * ```
+ */
 export type CredentialState =
   /** No token yet. */
   | 'empty'
@@ -161,7 +199,16 @@ export type CredentialState =
   /** The credential or its warden was closed. */
   | 'closed';
 
-/** A snapshot of a credential, without secrets. */
+/**
+ * A snapshot of a credential, without secrets.
+ *
+ * @example
+ * ```ts
+ * import type { CredentialStatus } from 'tokenwarden';
+ * const inventory: CredentialStatus[] = warden.credentials().map((credential) => credential.status());
+ * console.table(inventory); // id, state, expiresAt, failures, requests, ... and no secret
+ * ```
+ */
 export interface CredentialStatus {
   /** The credential id. */
   readonly id: string;

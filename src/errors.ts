@@ -51,7 +51,20 @@ export type TokenWardenErrorCode =
   /** Too many forced refreshes in a short time: the loop guard stopped another one. */
   | 'ERR_REFRESH_LOOP';
 
-/** Options accepted by the {@link TokenWardenError} constructor. */
+/**
+ * Options accepted by the {@link TokenWardenError} constructor.
+ *
+ * @example
+ * ```ts
+ * import { customSource, TokenWardenError, type TokenWardenErrorOptions } from 'tokenwarden';
+ * const source = customSource(async ({ credentialId, signal }) => {
+ *   const res = await fetch('https://tokens.internal/mint', { method: 'POST', signal });
+ *   const options: TokenWardenErrorOptions = { status: res.status, credentialId, response: res };
+ *   if (!res.ok) throw new TokenWardenError('ERR_HTTP_STATUS', 'The token service failed.', options);
+ *   return { accessToken: (await res.json()).token };
+ * });
+ * ```
+ */
 export interface TokenWardenErrorOptions {
   /** The underlying error. It must not contain a secret; tokenwarden only passes sanitised causes. */
   cause?: unknown;
@@ -178,7 +191,18 @@ export class OAuthError extends TokenWardenError {
   }
 }
 
-/** The reasons a request can be blocked by a credential's policy. */
+/**
+ * The reasons a request can be blocked by a credential's policy.
+ *
+ * @example
+ * ```ts
+ * import type { BlockReason } from 'tokenwarden';
+ * const critical: readonly BlockReason[] = ['token-in-url', 'insecure-transport'];
+ * warden.on('blocked', ({ id, reason, url }) => {
+ *   if (critical.includes(reason)) alertSecurityTeam(id, url);
+ * });
+ * ```
+ */
 export type BlockReason = 'origin-not-allowed' | 'insecure-transport' | 'token-in-url' | 'redirect';
 
 /**

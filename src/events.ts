@@ -1,6 +1,15 @@
 import type { BlockReason, TokenWardenError, TokenWardenErrorCode } from './errors.js';
 
-/** Why a refresh happened. */
+/**
+ * Why a refresh happened.
+ *
+ * @example
+ * ```ts
+ * import type { RefreshReason } from 'tokenwarden';
+ * const refreshes = new Map<RefreshReason, number>();
+ * warden.on('refresh', ({ reason }) => refreshes.set(reason, (refreshes.get(reason) ?? 0) + 1));
+ * ```
+ */
 export type RefreshReason =
   /** No token yet (or the previous one expired): a request waited for this one. */
   | 'initial'
@@ -11,7 +20,18 @@ export type RefreshReason =
   /** The `keepFresh` timer. */
   | 'scheduled';
 
-/** Payload of the `refresh` event: a new token set is in use. Never carries a token. */
+/**
+ * Payload of the `refresh` event: a new token set is in use. Never carries a token.
+ *
+ * @example
+ * ```ts
+ * import type { RefreshEvent } from 'tokenwarden';
+ * warden.on('refresh', (event: RefreshEvent) => {
+ *   const until = new Date(event.expiresAt).toISOString();
+ *   console.info(`${event.id}: new token until ${until} (${event.reason}, ${event.durationMs} ms)`);
+ * });
+ * ```
+ */
 export interface RefreshEvent {
   /** The credential id. */
   readonly id: string;
@@ -25,7 +45,18 @@ export interface RefreshEvent {
   readonly durationMs: number;
 }
 
-/** Payload of the `refresh-error` event. */
+/**
+ * Payload of the `refresh-error` event.
+ *
+ * @example
+ * ```ts
+ * import type { RefreshErrorEvent } from 'tokenwarden';
+ * warden.on('refresh-error', (event: RefreshErrorEvent) => {
+ *   const next = event.retryAt === undefined ? 'no retry' : new Date(event.retryAt).toISOString();
+ *   console.warn(`${event.id}: ${event.code}, failure ${event.failures}, next: ${next}`);
+ * });
+ * ```
+ */
 export interface RefreshErrorEvent {
   /** The credential id. */
   readonly id: string;
@@ -43,7 +74,18 @@ export interface RefreshErrorEvent {
   readonly servingStale: boolean;
 }
 
-/** Payload of the `reauth-required` event. */
+/**
+ * Payload of the `reauth-required` event.
+ *
+ * @example
+ * ```ts
+ * import type { ReauthRequiredEvent } from 'tokenwarden';
+ * warden.on('reauth-required', (event: ReauthRequiredEvent) => {
+ *   console.warn(`${event.id} must sign in again (${event.error})`);
+ *   showSignIn(event.id);
+ * });
+ * ```
+ */
 export interface ReauthRequiredEvent {
   /** The credential id. */
   readonly id: string;
@@ -51,13 +93,31 @@ export interface ReauthRequiredEvent {
   readonly error: string;
 }
 
-/** Payload of the `revoke` event. */
+/**
+ * Payload of the `revoke` event.
+ *
+ * @example
+ * ```ts
+ * import type { RevokeEvent } from 'tokenwarden';
+ * warden.on('revoke', (event: RevokeEvent) => audit.record('tokens revoked', event.id));
+ * ```
+ */
 export interface RevokeEvent {
   /** The credential id. */
   readonly id: string;
 }
 
-/** Payload of the `blocked` event: a request the policy stopped or stripped. */
+/**
+ * Payload of the `blocked` event: a request the policy stopped or stripped.
+ *
+ * @example
+ * ```ts
+ * import type { BlockedEvent } from 'tokenwarden';
+ * warden.on('blocked', (event: BlockedEvent) => {
+ *   console.warn(`${event.id}: ${event.action} a request to ${event.url} (${event.reason})`);
+ * });
+ * ```
+ */
 export interface BlockedEvent {
   /** The credential id. */
   readonly id: string;
@@ -69,7 +129,17 @@ export interface BlockedEvent {
   readonly action: 'refused' | 'stripped';
 }
 
-/** Payload of the `tamper` event: a stored record failed its integrity check. */
+/**
+ * Payload of the `tamper` event: a stored record failed its integrity check.
+ *
+ * @example
+ * ```ts
+ * import type { TamperEvent } from 'tokenwarden';
+ * warden.on('tamper', (event: TamperEvent) => {
+ *   alertSecurityTeam(`token record of ${event.id} in the ${event.store} store was tampered with`);
+ * });
+ * ```
+ */
 export interface TamperEvent {
   /** The credential id (the record's slot). */
   readonly id: string;
@@ -77,7 +147,18 @@ export interface TamperEvent {
   readonly store: string;
 }
 
-/** Payload of the `anomaly` event. */
+/**
+ * Payload of the `anomaly` event.
+ *
+ * @example
+ * ```ts
+ * import type { AnomalyEvent } from 'tokenwarden';
+ * warden.on('anomaly', (event: AnomalyEvent) => {
+ *   if (event.severity === 'critical') pageOnCall(event.id, event.kind, event.evidence);
+ *   else console.warn(event.id, event.kind, event.evidence);
+ * });
+ * ```
+ */
 export interface AnomalyEvent {
   /** The credential id. */
   readonly id: string;
@@ -116,7 +197,17 @@ export interface WardenEvents {
   anomaly: [event: AnomalyEvent];
 }
 
-/** One structured log line. Fields never contain a secret; URLs have no query. */
+/**
+ * One structured log line. Fields never contain a secret; URLs have no query.
+ *
+ * @example
+ * ```ts
+ * import { createWarden, type LogRecord } from 'tokenwarden';
+ * const warden = createWarden({
+ *   logger: (record: LogRecord) => console[record.level](record.message, record.fields),
+ * });
+ * ```
+ */
 export interface LogRecord {
   /** Severity. */
   readonly level: 'debug' | 'info' | 'warn' | 'error';

@@ -1,6 +1,16 @@
 import { INSPECT, REDACTED } from './internal/redact.js';
 
-/** The non-secret facts of a token set, safe to log, store in metadata and show in inventories. */
+/**
+ * The non-secret facts of a token set, safe to log, store in metadata and show in inventories.
+ *
+ * @example
+ * ```ts
+ * import type { TokenSetInfo } from 'tokenwarden';
+ * const stored = await store.get('billing');
+ * const info: TokenSetInfo | undefined = stored?.info();
+ * console.log(info); // { tokenType: 'Bearer', expiresAt: ..., hasRefreshToken: true, ... }
+ * ```
+ */
 export interface TokenSetInfo {
   /** The token type the server returned, e.g. `Bearer` (as sent, case preserved). */
   readonly tokenType: string;
@@ -16,7 +26,19 @@ export interface TokenSetInfo {
   readonly expirySource: 'expires_in' | 'jwt' | 'default' | 'explicit';
 }
 
-/** The fields needed to build a {@link TokenSet}. */
+/**
+ * The fields needed to build a {@link TokenSet}.
+ *
+ * @example
+ * ```ts
+ * import { TokenSet, type TokenSetInit } from 'tokenwarden';
+ * const now = Date.now();
+ * const init: TokenSetInit = {
+ *   accessToken: token, issuedAt: now, expiresAt: now + 15 * 60_000, scope: ['reports:read'],
+ * };
+ * const set = new TokenSet(init);
+ * ```
+ */
 export interface TokenSetInit {
   /** The access token (or API key). */
   accessToken: string;

@@ -25,7 +25,20 @@ import type { TokenStore } from './stores/types.js';
  */
 export const customFetch: unique symbol = Symbol('tokenwarden.customFetch');
 
-/** Options of {@link createWarden}. */
+/**
+ * Options of {@link createWarden}.
+ *
+ * @example
+ * ```ts
+ * import { createWarden, memoryStore, type WardenOptions } from 'tokenwarden';
+ * const options: WardenOptions = {
+ *   store: memoryStore(),
+ *   logger: ({ level, message, fields }) => console[level](message, fields),
+ *   defaults: { keepFresh: true, timeout: '10s' },
+ * };
+ * const warden = createWarden(options);
+ * ```
+ */
 export interface WardenOptions {
   /**
    * Where token sets are kept.
@@ -140,7 +153,7 @@ export function createWarden(options: WardenOptions = {}): Warden {
 
   const runtime: CredentialRuntime = {
     store,
-      // The global fetch is looked up per call, so instrumentation that wraps it after the warden
+    // The global fetch is looked up per call, so instrumentation that wraps it after the warden
     // was created (tracing, test interceptors) still sees tokenwarden's requests.
     fetch: (input, init) => (custom ?? globalThis.fetch).call(globalThis, input, init),
     clock: createSkewClock(),

@@ -1,6 +1,16 @@
 import { invalidArgument } from '../errors.js';
 
-/** A duration in milliseconds, or a string such as `'500ms'`, `'30s'`, `'5m'`, `'2h'`, `'30d'`. */
+/**
+ * A duration in milliseconds, or a string such as `'500ms'`, `'30s'`, `'5m'`, `'2h'`, `'30d'`.
+ *
+ * @example
+ * ```ts
+ * import { createWarden, type Duration } from 'tokenwarden';
+ * const timeout: Duration = '10s';
+ * const defaultLifetime: Duration = 15 * 60_000; // a number is milliseconds
+ * const warden = createWarden({ defaults: { timeout, defaultLifetime } });
+ * ```
+ */
 export type Duration = number | `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`;
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };

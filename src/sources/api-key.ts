@@ -5,7 +5,20 @@ import { TokenSet, type TokenSetInfo } from '../token.js';
 import { isHeaderToken, isTokenValue } from './token-response.js';
 import type { SourceContext, SourceInfo, TokenHeader, TokenSource } from './types.js';
 
-/** What an API key's `rotate` callback receives. */
+/**
+ * What an API key's `rotate` callback receives.
+ *
+ * @example
+ * ```ts
+ * import { apiKey, type ApiKeyRotateContext } from 'tokenwarden';
+ * const source = apiKey({
+ *   key: process.env.MAPS_KEY!,
+ *   expiresAt: new Date('2030-01-01'),
+ *   rotate: async ({ credentialId, signal }: ApiKeyRotateContext) =>
+ *     vault.read(`${credentialId}/api-key`, { signal }),
+ * });
+ * ```
+ */
 export interface ApiKeyRotateContext {
   /** Aborted when the credential closes, the caller gives up, or the timeout passes. */
   readonly signal: AbortSignal;
@@ -15,7 +28,21 @@ export interface ApiKeyRotateContext {
   readonly current: TokenSetInfo | undefined;
 }
 
-/** A rotated key with its own expiry. */
+/**
+ * A rotated key with its own expiry.
+ *
+ * @example
+ * ```ts
+ * import { apiKey, type ApiKeyRotation } from 'tokenwarden';
+ * const source = apiKey({
+ *   key: process.env.MAPS_KEY!, expiresAt: new Date('2030-01-01'),
+ *   rotate: async (): Promise<ApiKeyRotation> => {
+ *     const created = await mapsAdmin.createKey(); // your provider's key API
+ *     return { key: created.secret, expiresAt: new Date(created.expiresAt) };
+ *   },
+ * });
+ * ```
+ */
 export interface ApiKeyRotation {
   /** The new key. */
   key: string;
@@ -26,7 +53,16 @@ export interface ApiKeyRotation {
   expiresAt?: Date | number | undefined;
 }
 
-/** Options of {@link apiKey}. */
+/**
+ * Options of {@link apiKey}.
+ *
+ * @example
+ * ```ts
+ * import { apiKey, type ApiKeyOptions } from 'tokenwarden';
+ * const options: ApiKeyOptions = { key: process.env.MAPS_KEY!, header: 'X-API-Key' };
+ * warden.register('maps', { source: apiKey(options), origins: ['https://maps.example.com'] });
+ * ```
+ */
 export interface ApiKeyOptions {
   /** The key. Kept in a private field; printed as `[REDACTED]`. */
   key: string;

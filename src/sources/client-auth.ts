@@ -12,6 +12,13 @@ import type { SkewClock } from './types.js';
  * - `private_key_jwt`: a signed JWT assertion (RFC 7523), no shared secret.
  * - `none`: a public client (a browser app or CLI) sends only its `client_id`.
  *
+ * @example
+ * ```ts
+ * import { clientCredentials, type ClientAuthMethod } from 'tokenwarden';
+ * // This server accepts the secret only in the form body.
+ * const clientAuth: ClientAuthMethod = 'client_secret_post';
+ * const source = clientCredentials({ issuer, clientId: 'svc', clientSecret, clientAuth });
+ * ```
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-2.3
  * @see https://openid.net/specs/openid-connect-core-1_0.html#ClientAuthentication
  */
@@ -24,6 +31,15 @@ export type ClientAuthMethod =
 /**
  * A private key that signs `private_key_jwt` assertions: a WebCrypto `CryptoKey` (may be
  * non-extractable), a Node `KeyObject`, or a private JWK (with `d`).
+ *
+ * @example
+ * ```ts
+ * import { importPKCS8 } from 'jose';
+ * import { clientCredentials, type PrivateKeyInput } from 'tokenwarden';
+ * const privateKey: PrivateKeyInput = await importPKCS8(process.env.CLIENT_KEY_PEM!, 'ES256');
+ * const source = clientCredentials({ issuer, clientId: 'svc', privateKey, privateKeyId: 'svc-2025' });
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7523#section-2.2
  */
 export type PrivateKeyInput = CryptoKey | KeyObject | JWK;
 

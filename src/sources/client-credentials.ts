@@ -12,7 +12,21 @@ import {
 import { hasControlChars } from './token-response.js';
 import type { SourceContext, SourceInfo } from './types.js';
 
-/** Options of {@link clientCredentials}. */
+/**
+ * Options of {@link clientCredentials}.
+ *
+ * @example
+ * ```ts
+ * import { clientCredentials, type ClientCredentialsOptions } from 'tokenwarden';
+ * const options: ClientCredentialsOptions = {
+ *   issuer: 'https://auth.example.com',
+ *   clientId: 'billing-service',
+ *   clientSecret: process.env.BILLING_SECRET,
+ *   resource: 'https://billing.example.com/',
+ * };
+ * const source = clientCredentials(options);
+ * ```
+ */
 export interface ClientCredentialsOptions extends OAuthSourceOptions {
   /**
    * The scopes to request, as an array or a space-delimited string.

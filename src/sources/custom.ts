@@ -12,7 +12,18 @@ import {
 } from './token-response.js';
 import type { SourceContext, SourceInfo, TokenHeader, TokenSource } from './types.js';
 
-/** What a {@link customSource} function returns. */
+/**
+ * What a {@link customSource} function returns.
+ *
+ * @example
+ * ```ts
+ * import { customSource, type CustomTokenResult } from 'tokenwarden';
+ * const source = customSource(async (): Promise<CustomTokenResult> => {
+ *   const { token, expires } = await tokenService.mint();
+ *   return { accessToken: token, expiresAt: new Date(expires), scope: 'reports:read' };
+ * });
+ * ```
+ */
 export interface CustomTokenResult {
   /** The access token. */
   accessToken: string;
@@ -43,7 +54,19 @@ export interface CustomTokenResult {
   scope?: string | readonly string[] | undefined;
 }
 
-/** What a {@link customSource} function receives. */
+/**
+ * What a {@link customSource} function receives.
+ *
+ * @example
+ * ```ts
+ * import { customSource, type CustomSourceContext } from 'tokenwarden';
+ * const source = customSource(async ({ signal, credentialId, current }: CustomSourceContext) => {
+ *   if (current) console.info(`${credentialId}: replacing a token that expires at ${current.expiresAt}`);
+ *   const res = await fetch('https://tokens.internal/mint', { method: 'POST', signal });
+ *   return { accessToken: (await res.json()).token };
+ * });
+ * ```
+ */
 export interface CustomSourceContext {
   /** Aborted when the credential closes, the caller gives up, or the timeout passes. */
   readonly signal: AbortSignal;
@@ -53,12 +76,35 @@ export interface CustomSourceContext {
   readonly current: TokenSetInfo | undefined;
 }
 
-/** The function behind a {@link customSource}. */
+/**
+ * The function behind a {@link customSource}.
+ *
+ * @example
+ * ```ts
+ * import { customSource, type CustomSourceFunction } from 'tokenwarden';
+ * const mint: CustomSourceFunction = async ({ signal }) => {
+ *   const res = await fetch('https://tokens.internal/mint', { method: 'POST', signal });
+ *   const { token, ttl } = await res.json();
+ *   return { accessToken: token, expiresIn: ttl };
+ * };
+ * const source = customSource(mint);
+ * ```
+ */
 export type CustomSourceFunction = (
   context: CustomSourceContext,
 ) => Promise<CustomTokenResult> | CustomTokenResult;
 
-/** Options of {@link customSource}. */
+/**
+ * Options of {@link customSource}.
+ *
+ * @example
+ * ```ts
+ * import { customSource, type CustomSourceOptions } from 'tokenwarden';
+ * // The internal gateway wants the raw token in its own header.
+ * const options: CustomSourceOptions = { header: 'X-Internal-Token', scheme: null };
+ * const source = customSource(mintToken, options);
+ * ```
+ */
 export interface CustomSourceOptions {
   /**
    * The request header that carries the token, e.g. `X-Internal-Token`.

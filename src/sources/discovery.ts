@@ -4,7 +4,21 @@ import { safeUrl } from '../internal/redact.js';
 import { isSecureTransport } from '../internal/url.js';
 import { sanitizeText } from './token-response.js';
 
-/** The parts of authorization server metadata tokenwarden uses, validated. */
+/**
+ * The parts of authorization server metadata tokenwarden uses, validated.
+ *
+ * @example
+ * ```ts
+ * import type { AuthorizationServerMetadata } from 'tokenwarden';
+ * const metadata: AuthorizationServerMetadata = {
+ *   issuer: 'https://auth.example.com',
+ *   tokenEndpoint: 'https://auth.example.com/oauth/token',
+ *   revocationEndpoint: 'https://auth.example.com/oauth/revoke',
+ *   metadata: { issuer: 'https://auth.example.com', token_endpoint: '...', grant_types_supported: ['client_credentials'] },
+ * };
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-2
+ */
 export interface AuthorizationServerMetadata {
   /** The issuer identifier, exactly as configured (and as the server stated it). */
   readonly issuer: string;

@@ -18,6 +18,14 @@ import type { SourceContext, SourceInfo, TokenSource } from './types.js';
  * Options every OAuth source accepts: where the authorization server is, and how the client
  * authenticates. Give `issuer` (endpoints by discovery) or `tokenEndpoint` (explicit), or both
  * (explicit endpoints, `issuer` as the `private_key_jwt` audience).
+ *
+ * @example
+ * ```ts
+ * import { clientCredentials, refreshToken, type OAuthSourceOptions } from 'tokenwarden';
+ * const server: OAuthSourceOptions = { issuer: 'https://auth.example.com', clientId: 'svc', clientSecret };
+ * const jobs = clientCredentials({ ...server, scope: 'jobs:run' });
+ * const user = refreshToken({ ...server, refreshToken: savedRefreshToken });
+ * ```
  */
 export interface OAuthSourceOptions {
   /**
@@ -66,7 +74,18 @@ export interface OAuthSourceOptions {
   clientAuth?: ClientAuthMethod | undefined;
 }
 
-/** The endpoints an OAuth source talks to. */
+/**
+ * The endpoints an OAuth source talks to.
+ *
+ * @example
+ * ```ts
+ * import type { OAuthEndpoints, OAuthTokenSource, SourceContext } from 'tokenwarden';
+ * async function describeServer(source: OAuthTokenSource, context: SourceContext): Promise<string> {
+ *   const { tokenEndpoint, revocationEndpoint }: OAuthEndpoints = await source.endpoints(context);
+ *   return `${tokenEndpoint.href}, revocation: ${revocationEndpoint?.href ?? 'none'}`;
+ * }
+ * ```
+ */
 export interface OAuthEndpoints {
   /** The issuer identifier, when configured. */
   readonly issuer?: string;
@@ -76,12 +95,36 @@ export interface OAuthEndpoints {
   readonly revocationEndpoint?: URL;
 }
 
-/** Which token an RFC 7009 revocation request names. */
+/**
+ * Which token an RFC 7009 revocation request names.
+ *
+ * @example
+ * ```ts
+ * import type { OAuthTokenSource, SourceContext, TokenTypeHint } from 'tokenwarden';
+ * async function signOut(source: OAuthTokenSource, context: SourceContext): Promise<void> {
+ *   const hint: TokenTypeHint = 'refresh_token';
+ *   const token = context.current?.revealRefreshToken();
+ *   if (token !== undefined) await source.revoke(token, hint, context);
+ * }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
+ */
 export type TokenTypeHint = 'access_token' | 'refresh_token';
 
 /**
  * A token source that talks to an OAuth authorization server. Besides obtaining tokens it can
  * revoke them (RFC 7009) with the same client authentication.
+ *
+ * @example
+ * ```ts
+ * import { clientCredentials, type OAuthTokenSource } from 'tokenwarden';
+ * const source: OAuthTokenSource = clientCredentials({
+ *   issuer: 'https://auth.example.com', clientId: 'svc', clientSecret,
+ * });
+ * source.info(); // { kind: 'client_credentials', issuer: 'https://auth.example.com', clientId: 'svc' }
+ * warden.register('svc', { source, origins: ['https://api.example.com'] });
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7009#section-2
  */
 export interface OAuthTokenSource extends TokenSource {
   /**

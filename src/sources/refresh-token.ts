@@ -12,7 +12,21 @@ import {
 import { isTokenValue } from './token-response.js';
 import type { SourceContext, SourceInfo } from './types.js';
 
-/** Options of {@link refreshToken}. */
+/**
+ * Options of {@link refreshToken}.
+ *
+ * @example
+ * ```ts
+ * import { refreshToken, type RefreshTokenOptions } from 'tokenwarden';
+ * const options: RefreshTokenOptions = {
+ *   issuer: 'https://auth.example.com',
+ *   clientId: 'spa',
+ *   refreshToken: savedRefreshToken,
+ *   scope: ['profile:read'],
+ * };
+ * warden.register('profile', { source: refreshToken(options), origins: ['https://api.example.com'] });
+ * ```
+ */
 export interface RefreshTokenOptions extends OAuthSourceOptions {
   /**
    * The refresh token to start from (e.g. from a sign-in done elsewhere). Once the credential

@@ -9,7 +9,19 @@ export const MAX_LIFETIME_MS = 10 * 365.25 * 86_400_000;
 /** The longest `error_description` kept from a server, in characters. */
 export const MAX_ERROR_DESCRIPTION = 256;
 
-/** Options of {@link parseTokenResponse}. */
+/**
+ * Options of {@link parseTokenResponse}.
+ *
+ * @example
+ * ```ts
+ * import { parseTokenResponse, type ParseTokenResponseOptions } from 'tokenwarden';
+ * const res = await fetch(tokenEndpoint, { method: 'POST', body: form });
+ * const options: ParseTokenResponseOptions = {
+ *   receivedAt: Date.now(), defaultLifetimeMs: 3_600_000, credentialId: 'billing', response: res,
+ * };
+ * const set = parseTokenResponse(res.status, await res.text(), options);
+ * ```
+ */
 export interface ParseTokenResponseOptions {
   /** Local time the response arrived, epoch milliseconds; `expires_in` counts from here. */
   readonly receivedAt: number;

@@ -1,9 +1,27 @@
 import type { TokenSet } from '../token.js';
 
-/** The kinds of token source tokenwarden ships. */
+/**
+ * The kinds of token source tokenwarden ships.
+ *
+ * @example
+ * ```ts
+ * import type { SourceKind } from 'tokenwarden';
+ * const kind: SourceKind = billing.status().source.kind;
+ * if (kind === 'api_key') console.warn('billing still uses a static API key');
+ * ```
+ */
 export type SourceKind = 'client_credentials' | 'refresh_token' | 'api_key' | 'custom';
 
-/** Where a credential puts its token on a request. */
+/**
+ * Where a credential puts its token on a request.
+ *
+ * @example
+ * ```ts
+ * import { apiKey, type TokenHeader } from 'tokenwarden';
+ * const header: TokenHeader | undefined = apiKey({ key, header: 'X-API-Key' }).header;
+ * // { name: 'X-API-Key', scheme: null }: the raw key, without a scheme
+ * ```
+ */
 export interface TokenHeader {
   /** Header name, e.g. `Authorization` or `X-API-Key`. */
   readonly name: string;
@@ -17,6 +35,16 @@ export interface TokenHeader {
 /**
  * The clock a source uses for expiry decisions: the local clock plus the offset learned from
  * servers' `Date` headers.
+ *
+ * @example
+ * ```ts
+ * import type { SkewClock } from 'tokenwarden';
+ * // iat and exp on the server's clock, so a skewed host does not mint assertions it rejects.
+ * function assertionTimes(clock: SkewClock): { iat: number; exp: number } {
+ *   const iat = Math.floor((clock.now() + clock.skewMs) / 1000);
+ *   return { iat, exp: iat + 60 };
+ * }
+ * ```
  */
 export interface SkewClock {
   /** Local time, epoch milliseconds. */
@@ -27,7 +55,20 @@ export interface SkewClock {
   observe(dateHeader: string | null, receivedAt: number): void;
 }
 
-/** What a credential hands its source on every token request. */
+/**
+ * What a credential hands its source on every token request.
+ *
+ * @example
+ * ```ts
+ * import { clientCredentials, type SourceContext, type TokenSource } from 'tokenwarden';
+ * const inner = clientCredentials({ issuer, clientId: 'svc', clientSecret });
+ * const source: TokenSource = {
+ *   kind: inner.kind,
+ *   info: () => inner.info(),
+ *   obtain: (context: SourceContext) => traced(context.credentialId, () => inner.obtain(context)),
+ * };
+ * ```
+ */
 export interface SourceContext {
   /** The credential's id (for error messages and events). */
   readonly credentialId: string;
@@ -47,7 +88,18 @@ export interface SourceContext {
   readonly clock: SkewClock;
 }
 
-/** Non-secret facts about a source, for inventories and events. */
+/**
+ * Non-secret facts about a source, for inventories and events.
+ *
+ * @example
+ * ```ts
+ * import type { SourceInfo } from 'tokenwarden';
+ * for (const credential of warden.credentials()) {
+ *   const { kind, issuer, clientId }: SourceInfo = credential.status().source;
+ *   console.log(credential.id, kind, issuer ?? '-', clientId ?? '-');
+ * }
+ * ```
+ */
 export interface SourceInfo {
   /** The source kind. */
   readonly kind: SourceKind;

@@ -1,6 +1,16 @@
 import type { BlockReason } from '../errors.js';
 
-/** What a request policy does with a request to an origin that is not allow-listed. */
+/**
+ * What a request policy does with a request to an origin that is not allow-listed.
+ *
+ * @example
+ * ```ts
+ * import type { ForeignOriginAction } from 'tokenwarden';
+ * // Follow links to other sites, but never with the token.
+ * const foreignOrigin: ForeignOriginAction = 'send-without-token';
+ * warden.register('crawler', { source, origins: ['https://api.example.com'], foreignOrigin });
+ * ```
+ */
 export type ForeignOriginAction = 'block' | 'send-without-token';
 
 /**
