@@ -42,5 +42,6 @@ export * from './sources/index.js';
 export { memoryStore } from './stores/memory.js';
 export type { TokenStore } from './stores/types.js';
 export * from './token.js';
+export type { CreateKyOptions } from './transport/ky.js';
 export type { ForeignOriginAction } from './transport/types.js';
 export { createWarden, customFetch, type Warden, type WardenOptions } from './warden.js';

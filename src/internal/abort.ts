@@ -8,27 +8,50 @@ export function abortError(signal: AbortSignal): TokenWardenError {
 }
 
 /**
+ * Settles like `promise`, unless `signal` aborts first: then it rejects at once with
+ * `reason(signal)` (the signal's own reason by default) and calls `onAbort`. The promise itself
+ * runs on, which is what lets one caller stop waiting for work that others share or that ignores
+ * signals.
+ */
+export function untilAborted<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | null | undefined,
+  reason: (signal: AbortSignal) => unknown = (aborted) => aborted.reason,
+  onAbort?: () => void,
+): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) {
+    // The promise may still settle later; observe it so it is never an unhandled rejection.
+    promise.catch(() => {});
+    onAbort?.();
+    return Promise.reject(reason(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const abort = (): void => {
+      reject(reason(signal));
+      onAbort?.();
+    };
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', abort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', abort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/**
  * Lets one caller stop waiting for a shared promise (a refresh other callers also wait for)
- * without cancelling it for the others.
+ * without cancelling it for the others; the caller gets `ERR_ABORTED`.
  */
 export function raceSignal<T>(
   promise: Promise<T>,
   signal: AbortSignal | null | undefined,
 ): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
+  return untilAborted(promise, signal, abortError);
 }

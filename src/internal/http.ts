@@ -1,5 +1,6 @@
 import { isTokenWardenError, TokenWardenError } from '../errors.js';
 import type { SkewClock } from '../sources/types.js';
+import { untilAborted } from './abort.js';
 import { safeUrl } from './redact.js';
 
 /** The limits and plumbing one of tokenwarden's own requests runs with. */
@@ -231,27 +232,7 @@ export async function withDeadline<T>(
   caller?.addEventListener('abort', onCallerAbort, { once: true });
 
   const signal = controller.signal;
-  const race = <R>(promise: Promise<R>): Promise<R> =>
-    new Promise<R>((resolve, reject) => {
-      if (signal.aborted) {
-        reject(signal.reason);
-        // The promise may still settle later; observe it so it is never an unhandled rejection.
-        promise.catch(() => {});
-        return;
-      }
-      const onAbort = (): void => reject(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      promise.then(
-        (value) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(value);
-        },
-        (error: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(error);
-        },
-      );
-    });
+  const race = <R>(promise: Promise<R>): Promise<R> => untilAborted(promise, signal);
 
   try {
     return await race(task(signal, race));

@@ -1,4 +1,5 @@
 import { invalidArgument, isTokenWardenError, TokenWardenError } from '../errors.js';
+import { untilAborted } from '../internal/abort.js';
 import { type HttpContext, httpRequest, parseJsonObject } from '../internal/http.js';
 import { safeUrl } from '../internal/redact.js';
 import { isSecureTransport } from '../internal/url.js';
@@ -111,23 +112,9 @@ export async function discover(
   const shared = entry;
   shared.waiters += 1;
   try {
-    return await new Promise<AuthorizationServerMetadata>((resolve, reject) => {
-      const onAbort = (): void => {
-        reject(abortedError());
-        // Nobody else waits: stop the request rather than let it run to its timeout.
-        if (shared.waiters === 1 && !shared.settled) shared.controller.abort();
-      };
-      caller.addEventListener('abort', onAbort, { once: true });
-      shared.promise.then(
-        (value) => {
-          caller.removeEventListener('abort', onAbort);
-          resolve(value);
-        },
-        (error: unknown) => {
-          caller.removeEventListener('abort', onAbort);
-          reject(error);
-        },
-      );
+    return await untilAborted(shared.promise, caller, abortedError, () => {
+      // Nobody else waits: stop the request rather than let it run to its timeout.
+      if (shared.waiters === 1 && !shared.settled) shared.controller.abort();
     });
   } finally {
     shared.waiters -= 1;

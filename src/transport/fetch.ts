@@ -1,5 +1,6 @@
 import type { BlockReason } from '../errors.js';
 import { BlockedRequestError, isTokenWardenError, TokenWardenError } from '../errors.js';
+import { untilAborted } from '../internal/abort.js';
 import { safeUrl } from '../internal/redact.js';
 import { isSecureTransport } from '../internal/url.js';
 import {
@@ -80,32 +81,6 @@ function isRequestLike(input: unknown): input is Request {
 
 function throwIfAborted(signal: AbortSignal | null): void {
   if (signal?.aborted) throw signal.reason;
-}
-
-/**
- * Waits for `promise` but gives up as soon as `signal` aborts, even when the host's operation
- * ignores the signal, so a caller's abort is honoured while a refresh is in flight.
- */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | null): Promise<T> {
-  if (signal === null) return promise;
-  if (signal.aborted) {
-    promise.catch(() => undefined);
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /**
@@ -472,7 +447,7 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
           `Request blocked: credential "${host.id}" sends tokens over https only (plain http only to loopback hosts). Use an https URL.`,
         );
       }
-      token = await abortable(host.acquire(signal), signal);
+      token = await untilAborted(host.acquire(signal), signal);
       lastRaw = token.raw;
       if (urlContainsToken(url, token.raw, prepared.original)) throw tokenInUrl(url);
     }
@@ -490,7 +465,7 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
       ) {
         let fresh: AttachedToken;
         try {
-          fresh = await abortable(host.recover(token.generation, signal), signal);
+          fresh = await untilAborted(host.recover(token.generation, signal), signal);
         } catch (error) {
           if (
             signal?.aborted ||

@@ -5,9 +5,15 @@ import { createAuthenticatedFetch } from './fetch.js';
 import type { TransportHost } from './types.js';
 
 /**
- * Options of {@link createKy}: every ky option except `fetch`, which is always the
- * authenticated fetch. `prefix` and `baseUrl` work as in ky 2; their origin still has to be on
- * the credential's allow-list (see {@link originOf}).
+ * Options of `credential.ky()`: every ky option except `fetch`, which is always the
+ * credential's authenticated fetch. `prefix` and `baseUrl` work as in ky 2; when absolute,
+ * their origin is added to the origins that ky instance may send the token to.
+ *
+ * @example
+ * ```ts
+ * const options: CreateKyOptions = { prefix: 'https://billing.example.com/v1/', retry: 2 };
+ * const api = billing.ky(options);
+ * ```
  */
 export type CreateKyOptions = Omit<Options, 'fetch'>;
 
