@@ -1,16 +1,14 @@
 import { invalidArgument } from '../errors.js';
-import { INSPECT } from '../internal/redact.js';
 import type { TokenSet } from '../token.js';
 import {
   normaliseScope,
   OAuthClient,
-  type OAuthEndpoints,
+  OAuthGrantSource,
   type OAuthSourceOptions,
   type OAuthTokenSource,
-  type TokenTypeHint,
 } from './oauth.js';
 import { hasControlChars } from './token-response.js';
-import type { SourceContext, SourceInfo } from './types.js';
+import type { SourceContext } from './types.js';
 
 /**
  * Options of {@link clientCredentials}.
@@ -77,16 +75,13 @@ export function clientCredentials(options: ClientCredentialsOptions): OAuthToken
   return new ClientCredentialsSource(options);
 }
 
-class ClientCredentialsSource implements OAuthTokenSource {
+class ClientCredentialsSource extends OAuthGrantSource {
   readonly kind = 'client_credentials' as const;
-  readonly #client: OAuthClient;
-  readonly #scope: string[] | undefined;
   readonly #audience: string | undefined;
   readonly #resources: string[];
 
   constructor(options: ClientCredentialsOptions) {
-    this.#client = new OAuthClient(options, 'clientCredentials');
-    this.#scope = normaliseScope(options.scope, 'scope');
+    super(new OAuthClient(options, 'clientCredentials'), normaliseScope(options.scope, 'scope'));
     if (
       options.audience !== undefined &&
       (typeof options.audience !== 'string' ||
@@ -100,39 +95,14 @@ class ClientCredentialsSource implements OAuthTokenSource {
     Object.freeze(this);
   }
 
-  info(): SourceInfo {
-    const info: { -readonly [K in keyof SourceInfo]: SourceInfo[K] } = {
-      kind: this.kind,
-      ...this.#client.describe(),
-    };
-    if (this.#scope !== undefined) info.scope = [...this.#scope];
-    return info;
-  }
-
   obtain(context: SourceContext): Promise<TokenSet> {
     const params = new URLSearchParams({ grant_type: 'client_credentials' });
-    if (this.#scope !== undefined && this.#scope.length > 0) {
-      params.set('scope', this.#scope.join(' '));
+    if (this.scope !== undefined && this.scope.length > 0) {
+      params.set('scope', this.scope.join(' '));
     }
     if (this.#audience !== undefined) params.set('audience', this.#audience);
     for (const resource of this.#resources) params.append('resource', resource);
-    return this.#client.requestToken(params, context, { requestedScope: this.#scope });
-  }
-
-  endpoints(context: SourceContext): Promise<OAuthEndpoints> {
-    return this.#client.endpoints(context);
-  }
-
-  revoke(token: string, hint: TokenTypeHint, context: SourceContext): Promise<boolean> {
-    return this.#client.revoke(token, hint, context);
-  }
-
-  toJSON(): Record<string, unknown> {
-    return { ...this.info(), clientAuth: this.#client.clientAuth };
-  }
-
-  [INSPECT](): string {
-    return `TokenSource ${JSON.stringify(this.toJSON())}`;
+    return this.client.requestToken(params, context, { requestedScope: this.scope });
   }
 }
 

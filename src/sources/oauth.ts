@@ -12,7 +12,7 @@ import {
 } from './client-auth.js';
 import { discover, parseIssuer } from './discovery.js';
 import { oauthErrorFromJson, parseTokenResponse } from './token-response.js';
-import type { SourceContext, SourceInfo, TokenSource } from './types.js';
+import type { SourceContext, SourceInfo, SourceKind, TokenSource } from './types.js';
 
 /**
  * Options every OAuth source accepts: where the authorization server is, and how the client
@@ -392,4 +392,53 @@ function secureEndpoint(value: unknown, name: string): URL | undefined {
     throw invalidArgument(`${name} must not contain credentials.`);
   }
   return url;
+}
+
+/**
+ * What every OAuth grant source shares: its client, the scopes it asks for, endpoint
+ * resolution, RFC 7009 revocation and a printable form without secrets. Grants add `obtain()`.
+ *
+ * @internal
+ */
+export abstract class OAuthGrantSource implements OAuthTokenSource {
+  abstract readonly kind: SourceKind;
+  protected readonly client: OAuthClient;
+  protected readonly scope: string[] | undefined;
+
+  /**
+   * @param client - The validated client.
+   * @param scope - The normalised scopes, if configured.
+   */
+  constructor(client: OAuthClient, scope: string[] | undefined) {
+    this.client = client;
+    this.scope = scope;
+  }
+
+  abstract obtain(context: SourceContext): Promise<TokenSet>;
+
+  info(): SourceInfo {
+    const info: { -readonly [K in keyof SourceInfo]: SourceInfo[K] } = {
+      kind: this.kind,
+      ...this.client.describe(),
+    };
+    if (this.scope !== undefined) info.scope = [...this.scope];
+    return info;
+  }
+
+  endpoints(context: SourceContext): Promise<OAuthEndpoints> {
+    return this.client.endpoints(context);
+  }
+
+  revoke(token: string, hint: TokenTypeHint, context: SourceContext): Promise<boolean> {
+    return this.client.revoke(token, hint, context);
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { ...this.info(), clientAuth: this.client.clientAuth };
+  }
+
+  /** @internal */
+  [INSPECT](): string {
+    return `TokenSource ${JSON.stringify(this.toJSON())}`;
+  }
 }

@@ -1,16 +1,14 @@
 import { invalidArgument, TokenWardenError } from '../errors.js';
-import { INSPECT } from '../internal/redact.js';
 import type { TokenSet } from '../token.js';
 import {
   normaliseScope,
   OAuthClient,
-  type OAuthEndpoints,
+  OAuthGrantSource,
   type OAuthSourceOptions,
   type OAuthTokenSource,
-  type TokenTypeHint,
 } from './oauth.js';
 import { isTokenValue } from './token-response.js';
-import type { SourceContext, SourceInfo } from './types.js';
+import type { SourceContext } from './types.js';
 
 /**
  * Options of {@link refreshToken}.
@@ -73,31 +71,19 @@ export function refreshToken(options: RefreshTokenOptions): OAuthTokenSource {
   return new RefreshTokenSource(options);
 }
 
-class RefreshTokenSource implements OAuthTokenSource {
+class RefreshTokenSource extends OAuthGrantSource {
   readonly kind = 'refresh_token' as const;
-  readonly #client: OAuthClient;
-  readonly #scope: string[] | undefined;
   #refreshToken: string | undefined;
 
   constructor(options: RefreshTokenOptions) {
-    this.#client = new OAuthClient(options, 'refreshToken');
+    super(new OAuthClient(options, 'refreshToken'), normaliseScope(options.scope, 'scope'));
     if (options.refreshToken !== undefined && !isTokenValue(options.refreshToken)) {
       throw invalidArgument(
         'refreshToken must be a non-empty string of visible ASCII characters (no whitespace).',
       );
     }
     this.#refreshToken = options.refreshToken;
-    this.#scope = normaliseScope(options.scope, 'scope');
     Object.freeze(this);
-  }
-
-  info(): SourceInfo {
-    const info: { -readonly [K in keyof SourceInfo]: SourceInfo[K] } = {
-      kind: this.kind,
-      ...this.#client.describe(),
-    };
-    if (this.#scope !== undefined) info.scope = [...this.#scope];
-    return info;
   }
 
   async obtain(context: SourceContext): Promise<TokenSet> {
@@ -110,11 +96,11 @@ class RefreshTokenSource implements OAuthTokenSource {
       );
     }
     const params = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: used });
-    if (this.#scope !== undefined && this.#scope.length > 0) {
-      params.set('scope', this.#scope.join(' '));
+    if (this.scope !== undefined && this.scope.length > 0) {
+      params.set('scope', this.scope.join(' '));
     }
-    const set = await this.#client.requestToken(params, context, {
-      requestedScope: this.#scope ?? context.current?.scope,
+    const set = await this.client.requestToken(params, context, {
+      requestedScope: this.scope ?? context.current?.scope,
     });
     const rotated = set.revealRefreshToken();
     if (rotated !== undefined) {
@@ -123,21 +109,5 @@ class RefreshTokenSource implements OAuthTokenSource {
       return set;
     }
     return set.with({ refreshToken: used });
-  }
-
-  endpoints(context: SourceContext): Promise<OAuthEndpoints> {
-    return this.#client.endpoints(context);
-  }
-
-  revoke(token: string, hint: TokenTypeHint, context: SourceContext): Promise<boolean> {
-    return this.#client.revoke(token, hint, context);
-  }
-
-  toJSON(): Record<string, unknown> {
-    return { ...this.info(), clientAuth: this.#client.clientAuth };
-  }
-
-  [INSPECT](): string {
-    return `TokenSource ${JSON.stringify(this.toJSON())}`;
   }
 }
