@@ -39,7 +39,10 @@ export interface RefreshEvent {
   readonly reason: RefreshReason;
   /** Expiry of the new access token, epoch milliseconds. */
   readonly expiresAt: number;
-  /** Whether the refresh token was rotated (a new one replaced the old). */
+  /**
+   * Whether a refresh token the credential held was replaced by a different one. The first
+   * redemption of a configured refresh token is not counted: the credential never held it.
+   */
   readonly rotated: boolean;
   /** How long the token request took, in milliseconds. */
   readonly durationMs: number;
