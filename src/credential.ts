@@ -798,14 +798,18 @@ export class Credential {
   #computeRefreshAt(set: TokenSet): number {
     const lifetime = Math.max(0, set.expiresAt - set.issuedAt);
     const base = this.#refreshWindowMs ?? Math.min(lifetime / 5, 5 * MINUTE);
-    const window = Math.min(base * (1 + Math.random() * 0.5), lifetime / 2);
+    // Due before the token stops being usable, so requests never wait; at most half the
+    // lifetime, so a short-lived token is not refreshed on every request.
+    const window = Math.min(
+      Math.max(base * (1 + Math.random() * 0.5), 2 * expiryMargin(lifetime)),
+      lifetime / 2,
+    );
     return set.expiresAt - window;
   }
 
   /** Whether a token can still be sent: not expired, with a margin for the request's flight time. */
   #usable(set: TokenSet, now: number): boolean {
-    const margin = Math.min(5_000, (set.expiresAt - set.issuedAt) / 10);
-    return now < set.expiresAt - margin;
+    return now < set.expiresAt - expiryMargin(set.expiresAt - set.issuedAt);
   }
 
   #backingOff(now: number): boolean {
@@ -883,6 +887,16 @@ export class Credential {
       // A broken logger must not break token handling.
     }
   }
+}
+
+/**
+ * How long before its expiry a token stops being sent: at least a second, because servers count
+ * expiry in whole seconds from when they minted the token, which can be up to a second before
+ * the response arrived; up to five seconds for the request's own flight time; never more than a
+ * quarter of the lifetime.
+ */
+function expiryMargin(lifetime: number): number {
+  return Math.min(5_000, Math.max(1_000, lifetime / 10), lifetime / 4);
 }
 
 function isAbsoluteUrl(value: string | URL): boolean {
