@@ -14,7 +14,7 @@ import { type Duration, toMs } from './internal/duration.js';
 import { INSPECT } from './internal/redact.js';
 import { isSecureTransport, parseOrigin } from './internal/url.js';
 import type { SkewClock, SourceInfo, TokenSource } from './sources/types.js';
-import type { TokenStore } from './stores/types.js';
+import type { RecordMeta, StoredRecord, TokenStore } from './stores/types.js';
 import { AccessToken, type TokenSet } from './token.js';
 import { createAuthenticatedFetch } from './transport/fetch.js';
 import { type CreateKyOptions, createKy } from './transport/ky.js';
@@ -151,6 +151,12 @@ export interface CredentialTuning {
    * @default 5
    */
   maxForcedRefreshesPerMinute?: number;
+  /**
+   * How often usage metadata (last used, counts) is written to the store. Usage is batched so
+   * that requests never wait for, nor multiply, store writes; a closing credential flushes it.
+   * @default '30s'
+   */
+  metadataFlushInterval?: Duration;
   /**
    * Backoff after failed refreshes (network errors, 5xx).
    * @default { initial: '1s', max: '5m' }
@@ -289,6 +295,7 @@ export class Credential {
   readonly #backoffInitial: number;
   readonly #backoffMax: number;
   readonly #keepFresh: boolean;
+  readonly #flushIntervalMs: number;
   #source: TokenSource;
   #tokens: TokenSet | undefined;
   #generation = 0;
@@ -303,7 +310,14 @@ export class Credential {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #forced: number[] = [];
   #requests = 0;
-  #lastUsedAt: number | undefined;
+  #meta: { -readonly [K in keyof RecordMeta]: RecordMeta[K] } = {
+    createdAt: 0,
+    refreshedAt: 0,
+    uses: 0,
+    refreshes: 0,
+  };
+  #metaDirty = false;
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** @internal Use `warden.register()`. */
   constructor(id: string, options: CredentialOptions, runtime: CredentialRuntime) {
@@ -344,6 +358,7 @@ export class Credential {
     );
     this.#backoffInitial = toMs(options.backoff?.initial ?? '1s', 'backoff.initial');
     this.#backoffMax = toMs(options.backoff?.max ?? '5m', 'backoff.max');
+    this.#flushIntervalMs = toMs(options.metadataFlushInterval ?? '30s', 'metadataFlushInterval');
     this.fetch = createAuthenticatedFetch(this.#host(this.#origins));
   }
 
@@ -431,7 +446,7 @@ export class Credential {
     if (this.#retryAt !== undefined) status.retryAt = this.#retryAt;
     const last = this.#reauth ?? this.#lastError;
     if (last) status.lastError = last.code;
-    if (this.#lastUsedAt !== undefined) status.lastUsedAt = this.#lastUsedAt;
+    if (this.#meta.lastUsedAt !== undefined) status.lastUsedAt = this.#meta.lastUsedAt;
     return status;
   }
 
@@ -458,6 +473,8 @@ export class Credential {
     this.#lastError = undefined;
     this.#refreshAt = Number.POSITIVE_INFINITY;
     this.#clearTimer();
+    this.#meta = { createdAt: 0, refreshedAt: 0, uses: 0, refreshes: 0 };
+    this.#metaDirty = false;
     // A stored set belongs to the old grant; never let it supersede the new source.
     this.#loading = this.#runtime.store.delete(this.id).catch(() => {});
   }
@@ -523,6 +540,7 @@ export class Credential {
     this.#events.removeAllListeners();
     this.#runtime.forget(this.id);
     await this.#inflight?.catch(() => {});
+    await this.#flushMeta();
   }
 
   /** @returns `Credential(<id>)`. */
@@ -585,7 +603,29 @@ export class Credential {
   #observed(outcome: RequestOutcome): void {
     if (!outcome.authenticated) return;
     this.#requests++;
-    this.#lastUsedAt = Date.now();
+    this.#meta.uses++;
+    this.#meta.lastUsedAt = Date.now();
+    this.#metaDirty = true;
+    if (this.#flushTimer === undefined && !this.#closed) {
+      this.#flushTimer = setTimeout(
+        () => {
+          this.#flushTimer = undefined;
+          void this.#flushMeta();
+        },
+        Math.min(this.#flushIntervalMs, MAX_TIMER),
+      );
+      (this.#flushTimer as { unref?: () => void }).unref?.();
+    }
+  }
+
+  /** Writes batched usage metadata with the current tokens. */
+  async #flushMeta(): Promise<void> {
+    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    const tokens = this.#tokens;
+    if (!this.#metaDirty || !tokens || this.#reauth) return;
+    this.#metaDirty = false;
+    await this.#write(tokens);
   }
 
   #attach(set: TokenSet): AttachedToken {
@@ -712,8 +752,18 @@ export class Credential {
   }
 
   async #persist(set: TokenSet): Promise<void> {
+    const now = Date.now();
+    if (this.#meta.createdAt === 0) this.#meta.createdAt = now;
+    this.#meta.refreshedAt = now;
+    this.#meta.refreshes++;
+    this.#metaDirty = false;
+    await this.#write(set);
+  }
+
+  async #write(set: TokenSet): Promise<void> {
+    const record: StoredRecord = { tokens: set, meta: { ...this.#meta } };
     try {
-      await this.#runtime.store.set(this.id, set);
+      await this.#runtime.store.set(this.id, record);
     } catch (error) {
       // The new set is still used from memory: with a rotating refresh token, dropping it would
       // lose the only valid refresh token.
@@ -837,7 +887,9 @@ export class Credential {
 
   #load(): Promise<void> {
     this.#loading ??= this.#runtime.store.get(this.id).then(
-      (stored) => {
+      (record) => {
+        if (record) this.#adoptMeta(record.meta);
+        const stored = record?.tokens;
         if (stored && !this.#tokens && this.#usable(stored, Date.now())) {
           this.#tokens = stored;
           this.#generation++;
@@ -857,6 +909,20 @@ export class Credential {
       },
     );
     return this.#loading;
+  }
+
+  /** Continues the stored usage history, adding what happened in this process before loading. */
+  #adoptMeta(stored: RecordMeta): void {
+    const local = this.#meta;
+    this.#meta = {
+      createdAt:
+        local.createdAt === 0 ? stored.createdAt : Math.min(stored.createdAt, local.createdAt),
+      refreshedAt: Math.max(stored.refreshedAt, local.refreshedAt),
+      uses: stored.uses + local.uses,
+      refreshes: stored.refreshes + local.refreshes,
+    };
+    const lastUsedAt = Math.max(stored.lastUsedAt ?? 0, local.lastUsedAt ?? 0);
+    if (lastUsedAt > 0) this.#meta.lastUsedAt = lastUsedAt;
   }
 
   #assertUsable(): void {

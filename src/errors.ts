@@ -49,7 +49,13 @@ export type TokenWardenErrorCode =
   /** A token source returned nothing usable (e.g. a `customSource` function threw or returned junk). */
   | 'ERR_SOURCE_FAILED'
   /** Too many forced refreshes in a short time: the loop guard stopped another one. */
-  | 'ERR_REFRESH_LOOP';
+  | 'ERR_REFRESH_LOOP'
+  /** A store's backing data could not be parsed; it was discarded. */
+  | 'ERR_STORE_CORRUPT'
+  /** A store could not be used (I/O error, missing platform feature, locked keychain). */
+  | 'ERR_STORE_UNAVAILABLE'
+  /** A store's encryption key is missing, malformed or unusable. */
+  | 'ERR_KEY_UNAVAILABLE';
 
 /**
  * Options accepted by the {@link TokenWardenError} constructor.

@@ -39,8 +39,17 @@ export {
 export type * from './events.js';
 export type { Duration } from './internal/duration.js';
 export * from './sources/index.js';
+export type { KeyInput, KeyProvider, SealingKey } from './stores/keys.js';
+export { staticKey } from './stores/keys.js';
 export { memoryStore } from './stores/memory.js';
-export type { TokenStore } from './stores/types.js';
+export { type SealedStore, sealedStore } from './stores/sealed.js';
+export type {
+  RecordBackend,
+  RecordMeta,
+  StoredRecord,
+  StoreHooks,
+  TokenStore,
+} from './stores/types.js';
 export * from './token.js';
 export type { CreateKyOptions } from './transport/ky.js';
 export type { ForeignOriginAction } from './transport/types.js';

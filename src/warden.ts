@@ -174,6 +174,17 @@ export function createWarden(options: WardenOptions = {}): Warden {
     },
   };
 
+  store.bind?.({
+    tamper(id) {
+      runtime.emit('tamper', { id, store: store.kind });
+      options.logger?.({
+        level: 'warn',
+        message: 'a stored record failed its integrity check and was discarded',
+        fields: { id, store: store.kind },
+      });
+    },
+  });
+
   const warden: Warden = {
     register(id, credentialOptions) {
       if (closed) throw invalidArgument('This warden is closed; create a new one.');

@@ -1,6 +1,5 @@
 import { INSPECT, REDACTED } from '../internal/redact.js';
-import type { TokenSet } from '../token.js';
-import type { TokenStore } from './types.js';
+import type { StoredRecord, TokenStore } from './types.js';
 
 /**
  * A store that keeps token sets in memory only: nothing survives a restart, and nothing is ever
@@ -14,14 +13,14 @@ import type { TokenStore } from './types.js';
  * ```
  */
 export function memoryStore(): TokenStore {
-  const records = new Map<string, TokenSet>();
+  const records = new Map<string, StoredRecord>();
   return {
     kind: 'memory',
     async get(id) {
       return records.get(id);
     },
-    async set(id, tokens) {
-      records.set(id, tokens);
+    async set(id, record) {
+      records.set(id, record);
     },
     async delete(id) {
       records.delete(id);

@@ -1,0 +1,147 @@
+import { invalidArgument, TokenWardenError } from '../errors.js';
+import { INSPECT, REDACTED } from '../internal/redact.js';
+import { openRecord, sealRecord } from './envelope.js';
+import { type KeyInput, type KeyProvider, toKeyProvider } from './keys.js';
+import type { RecordBackend, StoredRecord, StoreHooks, TokenStore } from './types.js';
+
+/**
+ * A persistent store that seals every record before its backend sees it. This is the one
+ * encryption layer every persistent store uses: the file, keychain, IndexedDB and Redis stores
+ * are backends under it.
+ *
+ * - A record that fails to open (flipped, truncated, swapped into another slot) is deleted,
+ *   reported through the `tamper` hook, and read as absent, so the credential fetches a fresh
+ *   token and never uses the bad one.
+ * - A record sealed under a key the provider does not know is deleted and read as absent: it is
+ *   never decrypted with any other key.
+ * - When the key provider has no usable key at all, the backend is wiped and the error thrown.
+ *
+ * @param backend - Where sealed records live.
+ * @param key - The key provider, or 32 key bytes (or their base64url form).
+ * @returns A {@link TokenStore} with `rotateKey()`.
+ * @throws {@link InvalidArgumentError} for a malformed backend or key.
+ * @example
+ * ```ts
+ * import { sealedStore, staticKey } from 'tokenwarden';
+ * const store = sealedStore(myBackend, staticKey(process.env.TOKEN_KEY!));
+ * const warden = createWarden({ store });
+ * ```
+ */
+export function sealedStore(backend: RecordBackend, key: KeyInput): SealedStore {
+  for (const method of ['read', 'write', 'remove', 'ids', 'clear'] as const) {
+    if (typeof backend?.[method] !== 'function') {
+      throw invalidArgument(`The store backend must implement ${method}().`);
+    }
+  }
+  const keys = toKeyProvider(key, 'key');
+  let hooks: StoreHooks | undefined;
+  // Rotation re-seals every record; writes wait for it so none is sealed under a retired key.
+  let exclusive: Promise<unknown> = Promise.resolve();
+  const serial = <T>(task: () => Promise<T>): Promise<T> => {
+    const run = exclusive.then(task, task);
+    exclusive = run.catch(() => {});
+    return run;
+  };
+
+  const tamper = (id: string) => {
+    try {
+      hooks?.tamper(id);
+    } catch {
+      // A failing hook must not turn a discarded record into a failed read.
+    }
+  };
+
+  const currentKey = async () => {
+    try {
+      return await keys.current();
+    } catch (error) {
+      // No usable key: nothing stored can be trusted or read, and nothing may be read with a
+      // fallback key, so the records go.
+      await backend.clear().catch(() => {});
+      throw error instanceof TokenWardenError
+        ? error
+        : new TokenWardenError(
+            'ERR_KEY_UNAVAILABLE',
+            `The ${keys.kind} key of the ${backend.kind} store is unusable; the store was wiped.`,
+          );
+    }
+  };
+
+  const read = async (id: string): Promise<StoredRecord | undefined> => {
+    let sealed: string | undefined;
+    try {
+      sealed = await backend.read(id);
+    } catch (error) {
+      if (error instanceof TokenWardenError && error.code === 'ERR_STORE_CORRUPT') {
+        await backend.clear().catch(() => {});
+        tamper(id);
+        return undefined;
+      }
+      throw error;
+    }
+    if (sealed === undefined) return undefined;
+    await currentKey();
+    const opened = await openRecord(sealed, id, keys);
+    if (opened.status === 'ok') return opened.record;
+    await backend.remove(id).catch(() => {});
+    if (opened.status === 'tampered') tamper(id);
+    return undefined;
+  };
+
+  const store: SealedStore = {
+    kind: backend.kind,
+    get: (id) => read(id),
+    set: (id, record) =>
+      serial(async () => {
+        const sealed = await sealRecord(record, id, await currentKey());
+        await backend.write(id, sealed);
+      }),
+    delete: (id) => backend.remove(id),
+    list: () => backend.ids(),
+    bind(next) {
+      hooks = next;
+    },
+    rotateKey: (next) =>
+      serial(async () => {
+        const previous = await currentKey();
+        const records = new Map<string, StoredRecord>();
+        for (const id of await backend.ids()) {
+          const record = await read(id);
+          if (record) records.set(id, record);
+        }
+        const fresh = await keys.rotate(next);
+        const sealed = new Map<string, string>();
+        for (const [id, record] of records) sealed.set(id, await sealRecord(record, id, fresh));
+        if (backend.writeMany) await backend.writeMany(sealed);
+        else for (const [id, value] of sealed) await backend.write(id, value);
+        if (previous.kid !== fresh.kid) await keys.retire(previous.kid);
+      }),
+    close: async () => {
+      await exclusive;
+      await backend.close?.();
+    },
+  };
+  return Object.defineProperties(store, {
+    toString: { value: () => `${backend.kind} store [sealed]` },
+    toJSON: { value: () => ({ kind: backend.kind, sealed: true, key: REDACTED }) },
+    [INSPECT]: { value: () => `SealedStore { kind: '${backend.kind}', key: [REDACTED] }` },
+  });
+}
+
+/**
+ * A {@link TokenStore} whose records are sealed; it can re-seal them under a new key.
+ *
+ * @example
+ * ```ts
+ * const store: SealedStore = sealedStore(backend, staticKey(oldKey));
+ * await store.rotateKey(newKey); // every record re-sealed under newKey
+ * ```
+ */
+export interface SealedStore extends TokenStore {
+  /**
+   * Re-seals every record under a new key, then retires the old one. Records that fail to open
+   * are dropped (and reported) rather than carried over.
+   * @param next - The new key, for key providers that cannot create one (static keys).
+   */
+  rotateKey(next?: KeyInput): Promise<void>;
+}
