@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts' },
+  entry: { index: 'src/index.ts', browser: 'src/browser/index.ts', node: 'src/node/index.ts' },
   format: ['esm'],
   target: 'es2022',
   platform: 'neutral',
@@ -9,5 +9,5 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   treeshake: true,
-  external: ['ky', 'jose', 'idb-keyval', 'eventemitter3'],
+  external: ['ky', 'jose', 'idb-keyval', 'eventemitter3', '@napi-rs/keyring', /^node:/],
 });

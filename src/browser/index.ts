@@ -1,0 +1,11 @@
+/**
+ * Browser-only stores: tokens in IndexedDB, sealed under a non-extractable WebCrypto key.
+ *
+ * @example
+ * ```ts
+ * import { indexedDbStore } from 'tokenwarden/browser';
+ * const warden = createWarden({ store: indexedDbStore() });
+ * ```
+ * @packageDocumentation
+ */
+export {};
