@@ -42,6 +42,10 @@ export async function openRecord(
   keys: KeyProvider,
 ): Promise<OpenResult> {
   if (typeof sealed !== 'string' || sealed.length > MAX_SEALED_LENGTH) return TAMPERED;
+  // Base64url decoders ignore the spare low bits of a final character, so a flipped bit there
+  // would decode to the same bytes. Only the canonical encoding is accepted: every stored bit
+  // is covered.
+  if (!sealed.split('.').every(isCanonicalBase64Url)) return TAMPERED;
   let header: ReturnType<typeof decodeProtectedHeader>;
   try {
     header = decodeProtectedHeader(sealed);
@@ -71,6 +75,20 @@ export async function openRecord(
     return record ? { status: 'ok', record } : TAMPERED;
   } catch {
     return TAMPERED;
+  }
+}
+
+function isCanonicalBase64Url(segment: string): boolean {
+  if (!/^[A-Za-z0-9_-]*$/.test(segment) || segment.length % 4 === 1) return false;
+  const padded = segment.replace(/-/g, '+').replace(/_/g, '/');
+  try {
+    const canonical = btoa(atob(padded + '='.repeat((4 - (padded.length % 4)) % 4)))
+      .replace(/\+/g, '-')
+      .replace(/\//g, '_')
+      .replace(/=+$/, '');
+    return canonical === segment;
+  } catch {
+    return false;
   }
 }
 
