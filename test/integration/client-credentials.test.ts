@@ -1,60 +1,41 @@
 // client_credentials against a real oidc-provider: every client authentication method the
 // server supports for it, discovery by issuer, and a protected resource call that succeeds.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { isTokenWardenError } from '../../src/index.js';
 import {
-  clientCredentials,
-  createWarden,
-  isTokenWardenError,
-  type RefreshEvent,
-  type Warden,
-} from '../../src/index.js';
-import { BASIC_CLIENT_SECRET, type OidcServer, startOidcServer } from '../support/oidc-server.js';
+  basicClient,
+  clientCredential,
+  collect,
+  lastTokenForm,
+  tokenCountsSince,
+  tokenEndpointRequests,
+  useOidcServer,
+  useWarden,
+} from '../support/harness.js';
+import { BASIC_CLIENT_SECRET } from '../support/oidc-server.js';
 
-let op: OidcServer;
-let warden: Warden | undefined;
-
-beforeAll(async () => {
-  op = await startOidcServer();
-});
-
-afterEach(async () => {
-  await warden?.close();
-  warden = undefined;
-});
-
-afterAll(async () => {
-  await op?.close();
-});
-
-function newWarden(): Warden {
-  warden = createWarden();
-  return warden;
-}
+const server = useOidcServer();
+const newWarden = useWarden();
 
 describe('client_credentials against oidc-provider', () => {
   it('authenticates with client_secret_basic and a %:+-and-space secret', async () => {
+    const op = server();
     const w = newWarden();
-    const refreshes: RefreshEvent[] = [];
-    w.on('refresh', (e) => refreshes.push(e));
-    const before = op.tokenCounts('client_credentials');
-    const cred = w.register('basic', {
-      source: clientCredentials({
-        issuer: op.issuer,
-        clientId: op.clients.basic.clientId,
-        clientSecret: BASIC_CLIENT_SECRET,
-        clientAuth: 'client_secret_basic',
-      }),
-      origins: [op.resource.origin],
+    const refreshes = collect(w, 'refresh');
+    const tokens = tokenCountsSince(op, 'client_credentials');
+    const cred = clientCredential(op, w, 'basic', {
+      ...basicClient(op),
+      clientAuth: 'client_secret_basic',
     });
 
     const res = await cred.fetch(`${op.resource.origin}/v1/ping`);
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ ok: true, clientId: 'basic-client' });
 
-    const after = op.tokenCounts('client_credentials');
-    expect(after.ok - before.ok).toBe(1);
-    expect(after.failed - before.failed).toBe(0);
-    const tokenRequest = op.requests.filter((r) => r.url === '/token').at(-1);
+    const after = tokens();
+    expect(after.ok).toBe(1);
+    expect(after.failed).toBe(0);
+    const tokenRequest = tokenEndpointRequests(op).at(-1);
     expect(tokenRequest?.method).toBe('POST');
     expect(tokenRequest?.headers['content-type']).toMatch(/^application\/x-www-form-urlencoded/);
     expect(tokenRequest?.headers['accept']).toMatch(/application\/json/);
@@ -68,39 +49,31 @@ describe('client_credentials against oidc-provider', () => {
   });
 
   it('authenticates with client_secret_post', async () => {
-    const w = newWarden();
-    const cred = w.register('post', {
-      source: clientCredentials({
-        issuer: op.issuer,
-        clientId: 'post-client',
-        clientSecret: BASIC_CLIENT_SECRET,
-        clientAuth: 'client_secret_post',
-      }),
-      origins: [op.resource.origin],
+    const op = server();
+    const cred = clientCredential(op, newWarden(), 'post', {
+      clientId: 'post-client',
+      clientSecret: BASIC_CLIENT_SECRET,
+      clientAuth: 'client_secret_post',
     });
     const res = await cred.fetch(`${op.resource.origin}/v1/ping`);
     expect(await res.json()).toMatchObject({ ok: true, clientId: 'post-client' });
-    const tokenRequest = op.requests.filter((r) => r.url === '/token').at(-1);
+    const tokenRequest = tokenEndpointRequests(op).at(-1);
     expect(tokenRequest?.headers['authorization']).toBeUndefined();
     expect(new URLSearchParams(tokenRequest?.body).get('client_secret')).toBe(BASIC_CLIENT_SECRET);
   });
 
   it('authenticates with private_key_jwt (CryptoKey)', async () => {
-    const w = newWarden();
-    const cred = w.register('jwt', {
-      source: clientCredentials({
-        issuer: op.issuer,
-        clientId: op.clients.jwt.clientId,
-        clientAuth: 'private_key_jwt',
-        privateKey: op.clients.jwt.privateKey,
-      }),
-      origins: [op.resource.origin],
+    const op = server();
+    const cred = clientCredential(op, newWarden(), 'jwt', {
+      clientId: op.clients.jwt.clientId,
+      clientAuth: 'private_key_jwt',
+      privateKey: op.clients.jwt.privateKey,
     });
     const res = await cred.fetch(`${op.resource.origin}/v1/ping`);
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ ok: true, clientId: 'jwt-client' });
 
-    const form = new URLSearchParams(op.requests.filter((r) => r.url === '/token').at(-1)?.body);
+    const form = lastTokenForm(op);
     expect(form.get('client_assertion_type')).toBe(
       'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
     );
@@ -117,21 +90,21 @@ describe('client_credentials against oidc-provider', () => {
   });
 
   it('authenticates with private_key_jwt (JWK) and a fresh jti per assertion', async () => {
-    const w = newWarden();
-    const cred = w.register('jwt-jwk', {
-      source: clientCredentials({
-        issuer: op.issuer,
+    const op = server();
+    const cred = clientCredential(
+      op,
+      newWarden(),
+      'jwt-jwk',
+      {
         clientId: op.clients.jwt.clientId,
         clientAuth: 'private_key_jwt',
         privateKey: op.clients.jwt.privateJwk,
-      }),
-      origins: [op.resource.origin],
-      maxForcedRefreshesPerMinute: 100,
-    });
+      },
+      { maxForcedRefreshesPerMinute: 100 },
+    );
     expect((await cred.fetch(`${op.resource.origin}/v1/ping`)).status).toBe(200);
     await cred.getToken({ forceRefresh: true });
-    const jtis = op.requests
-      .filter((r) => r.url === '/token')
+    const jtis = tokenEndpointRequests(op)
       .slice(-2)
       .map((r) => new URLSearchParams(r.body).get('client_assertion') ?? '')
       .map((jwt) => JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString()).jti);
@@ -140,36 +113,27 @@ describe('client_credentials against oidc-provider', () => {
   });
 
   it('requests a resource-bound token with scope (RFC 8707) and uses it through ky', async () => {
-    const w = newWarden();
-    const cred = w.register('scoped', {
-      source: clientCredentials({
-        issuer: op.issuer,
-        clientId: op.clients.basic.clientId,
-        clientSecret: BASIC_CLIENT_SECRET,
-        scope: ['api:read'],
-        resource: op.resource.resourceIndicator,
-      }),
-      origins: [op.resource.origin],
+    const op = server();
+    const cred = clientCredential(op, newWarden(), 'scoped', {
+      ...basicClient(op),
+      scope: ['api:read'],
+      resource: op.resource.resourceIndicator,
     });
     const api = cred.ky({ prefix: `${op.resource.origin}/v1/` });
     const body = await api.get('invoices').json<Record<string, unknown>>();
     expect(body).toMatchObject({ ok: true, path: '/v1/invoices', scope: 'api:read' });
 
-    const form = new URLSearchParams(op.requests.filter((r) => r.url === '/token').at(-1)?.body);
+    const form = lastTokenForm(op);
     expect(form.get('resource')).toBe(op.resource.resourceIndicator);
     expect(form.get('scope')).toBe('api:read');
     expect((await cred.getToken()).scope).toEqual(['api:read']);
   });
 
   it('turns a wrong secret into a coded error and sends no API request', async () => {
-    const w = newWarden();
-    const cred = w.register('wrong', {
-      source: clientCredentials({
-        issuer: op.issuer,
-        clientId: op.clients.basic.clientId,
-        clientSecret: 'not-the-secret',
-      }),
-      origins: [op.resource.origin],
+    const op = server();
+    const cred = clientCredential(op, newWarden(), 'wrong', {
+      clientId: op.clients.basic.clientId,
+      clientSecret: 'not-the-secret',
     });
     const before = op.resource.requests.length;
     const error: unknown = await cred.fetch(`${op.resource.origin}/v1/ping`).catch((e) => e);

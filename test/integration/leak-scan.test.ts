@@ -5,20 +5,19 @@
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  clientCredentials,
   createWarden,
   isTokenWardenError,
   type LogRecord,
-  refreshToken,
   type Warden,
   type WardenEvents,
 } from '../../src/index.js';
 import {
-  BASIC_CLIENT_SECRET,
-  type OidcServer,
-  type RecordedRequest,
-  startOidcServer,
-} from '../support/oidc-server.js';
+  basicClient,
+  clientCredential,
+  refreshCredential,
+  useOidcServer,
+} from '../support/harness.js';
+import { BASIC_CLIENT_SECRET, type RecordedRequest } from '../support/oidc-server.js';
 
 /** Encodings under which a secret could hide in captured text. */
 function encodedForms(secret: string): string[] {
@@ -72,7 +71,7 @@ function serialise(value: unknown): string {
   return parts.join('\n');
 }
 
-let op: OidcServer;
+const server = useOidcServer();
 let warden: Warden;
 const events: { name: string; payload: unknown }[] = [];
 const logs: LogRecord[] = [];
@@ -98,48 +97,26 @@ async function attempt<T>(run: () => Promise<T>): Promise<T | undefined> {
 }
 
 beforeAll(async () => {
-  op = await startOidcServer();
+  const op = server();
   warden = createWarden({ logger: (record) => logs.push(record) });
   for (const name of EVENT_NAMES) {
     warden.on(name, (payload: unknown) => events.push({ name, payload }));
   }
 
   const rs = op.resource.origin;
-  const basic = warden.register('basic', {
-    source: clientCredentials({
-      issuer: op.issuer,
-      clientId: op.clients.basic.clientId,
-      clientSecret: BASIC_CLIENT_SECRET,
-    }),
-    origins: [rs],
-  });
-  const post = warden.register('post', {
-    source: clientCredentials({
-      issuer: op.issuer,
-      clientId: 'post-client',
-      clientSecret: BASIC_CLIENT_SECRET,
-      clientAuth: 'client_secret_post',
-    }),
-    origins: [rs],
+  const basic = clientCredential(op, warden, 'basic', basicClient(op));
+  const post = clientCredential(op, warden, 'post', {
+    clientId: 'post-client',
+    clientSecret: BASIC_CLIENT_SECRET,
+    clientAuth: 'client_secret_post',
   });
   const minted = await op.mintRefreshToken();
-  const rotating = warden.register('rotating', {
-    source: refreshToken({
-      issuer: op.issuer,
-      clientId: op.clients.refresh.clientId,
-      clientSecret: op.clients.refresh.clientSecret,
-      refreshToken: minted.refreshToken,
-    }),
-    origins: [rs],
+  const rotating = refreshCredential(op, warden, 'rotating', minted, {
     maxForcedRefreshesPerMinute: 100,
   });
-  const wrong = warden.register('wrong-secret', {
-    source: clientCredentials({
-      issuer: op.issuer,
-      clientId: op.clients.basic.clientId,
-      clientSecret: `${BASIC_CLIENT_SECRET}-wrong`,
-    }),
-    origins: [rs],
+  const wrong = clientCredential(op, warden, 'wrong-secret', {
+    clientId: op.clients.basic.clientId,
+    clientSecret: `${BASIC_CLIENT_SECRET}-wrong`,
   });
 
   // Ordinary traffic, rotations, a revoked token (401 → refresh → retry), a revoked grant.
@@ -183,14 +160,14 @@ beforeAll(async () => {
   await attempt(() => rotating.getToken());
 });
 
+// Registered after useOidcServer: after-hooks run as a stack, so the warden closes first.
 afterAll(async () => {
   await warden?.close();
-  await op?.close();
 });
 
 function issuedTokens(): Map<string, string> {
   const tokens = new Map<string, string>();
-  op.tokenRequests.forEach((record, i) => {
+  server().tokenRequests.forEach((record, i) => {
     if (record.issuedAccessToken) tokens.set(`access token #${i}`, record.issuedAccessToken);
     if (record.issuedRefreshToken) tokens.set(`refresh token #${i}`, record.issuedRefreshToken);
   });
@@ -199,6 +176,7 @@ function issuedTokens(): Map<string, string> {
 
 describe('sentinel leak scan over a session against oidc-provider', () => {
   it('exercised what it meant to', () => {
+    const op = server();
     expect(op.tokenCounts('client_credentials').ok).toBeGreaterThanOrEqual(3);
     expect(op.tokenCounts('refresh_token').ok).toBeGreaterThanOrEqual(4);
     expect(op.resource.statuses).toContain(401);
@@ -210,6 +188,7 @@ describe('sentinel leak scan over a session against oidc-provider', () => {
   });
 
   it('never sends a client secret to the resource server', () => {
+    const op = server();
     const haystacks = new Map(
       op.resource.requests.map((r, i) => [`resource request #${i}`, describeRequest(r)]),
     );
@@ -221,6 +200,7 @@ describe('sentinel leak scan over a session against oidc-provider', () => {
   });
 
   it('sends tokens to the resource server only in the Authorization header', () => {
+    const op = server();
     const haystacks = new Map<string, string>();
     op.resource.requests.forEach((r, i) => {
       const { authorization: _authorization, ...headers } = r.headers;
@@ -239,6 +219,7 @@ describe('sentinel leak scan over a session against oidc-provider', () => {
   });
 
   it('puts no token in any URL of any server', () => {
+    const op = server();
     const urls = new Map([
       ...op.requests.map((r, i) => [`authorization server request #${i}`, r.url] as const),
       ...op.resource.requests.map((r, i) => [`resource request #${i}`, r.url] as const),
@@ -247,6 +228,7 @@ describe('sentinel leak scan over a session against oidc-provider', () => {
   });
 
   it('sends no access token to the foreign origin (the authorization server)', () => {
+    const op = server();
     const accessTokens = new Map([...issuedTokens()].filter(([name]) => name.startsWith('access')));
     const foreign = op.requests.filter((r) => !r.url.startsWith('/token'));
     // A cross-origin redirect may be followed, but never with a credential.
@@ -260,6 +242,7 @@ describe('sentinel leak scan over a session against oidc-provider', () => {
   });
 
   it('puts no secret in events, log lines or errors', () => {
+    const op = server();
     const secrets = new Map([['client secret', BASIC_CLIENT_SECRET], ...issuedTokens()]);
     secrets.set('refresh client secret', op.clients.refresh.clientSecret);
     const haystacks = new Map<string, string>();

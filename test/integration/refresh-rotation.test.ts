@@ -1,39 +1,21 @@
 // refresh_token with rotation against a real oidc-provider, which revokes the whole grant when
 // a rotated refresh token is reused: any double redemption shows up as invalid_grant.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createWarden,
-  type RefreshErrorEvent,
-  type RefreshEvent,
-  refreshToken,
-  type Warden,
-} from '../../src/index.js';
-import {
-  type OidcServer,
-  startOidcServer,
-  type TokenRequestRecord,
-} from '../support/oidc-server.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { collect, refreshCredential, useOidcServer, useWarden } from '../support/harness.js';
+import type { TokenRequestRecord } from '../support/oidc-server.js';
 
-let op: OidcServer;
-let warden: Warden | undefined;
-
-beforeAll(async () => {
-  op = await startOidcServer();
+const server = useOidcServer();
+afterEach(() => {
+  server().setTtl({ accessToken: 300 });
 });
-
-afterEach(async () => {
-  await warden?.close();
-  warden = undefined;
-  op.setTtl({ accessToken: 300 });
-});
-
-afterAll(async () => {
-  await op?.close();
-});
+// Registered after the hook above: after-hooks run as a stack, so the warden closes first.
+const newWarden = useWarden();
 
 /** The refresh_token requests made since `from`, in order. */
 function refreshRequests(from: number): TokenRequestRecord[] {
-  return op.tokenRequests.slice(from).filter((r) => r.grantType === 'refresh_token');
+  return server()
+    .tokenRequests.slice(from)
+    .filter((r) => r.grantType === 'refresh_token');
 }
 
 /** Each request redeemed the refresh token the previous answer issued, and each only once. */
@@ -52,19 +34,11 @@ function expectCleanChain(records: TokenRequestRecord[], first: string): void {
 }
 
 async function register(id: string, options: { keepFresh?: boolean } = {}) {
+  const op = server();
   const minted = await op.mintRefreshToken();
-  warden = createWarden();
-  const events = { refresh: [] as RefreshEvent[], errors: [] as RefreshErrorEvent[] };
-  warden.on('refresh', (e) => events.refresh.push(e));
-  warden.on('refresh-error', (e) => events.errors.push(e));
-  const cred = warden.register(id, {
-    source: refreshToken({
-      issuer: op.issuer,
-      clientId: op.clients.refresh.clientId,
-      clientSecret: op.clients.refresh.clientSecret,
-      refreshToken: minted.refreshToken,
-    }),
-    origins: [op.resource.origin],
+  const warden = newWarden();
+  const events = { refresh: collect(warden, 'refresh'), errors: collect(warden, 'refresh-error') };
+  const cred = refreshCredential(op, warden, id, minted, {
     maxForcedRefreshesPerMinute: 100,
     ...options,
   });
@@ -73,6 +47,7 @@ async function register(id: string, options: { keepFresh?: boolean } = {}) {
 
 describe('refresh_token rotation against oidc-provider', () => {
   it('rotates six times with forced refreshes and never redeems a token twice', async () => {
+    const op = server();
     const start = op.tokenRequests.length;
     const { cred, minted, events } = await register('rotating');
 
@@ -99,6 +74,7 @@ describe('refresh_token rotation against oidc-provider', () => {
   });
 
   it('shares one refresh among concurrent callers', async () => {
+    const op = server();
     const start = op.tokenRequests.length;
     const { cred, minted } = await register('single-flight');
     await cred.getToken();
@@ -118,6 +94,7 @@ describe('refresh_token rotation against oidc-provider', () => {
   });
 
   it('refreshes short-lived tokens before expiry without failing a request', async () => {
+    const op = server();
     op.setTtl({ accessToken: 2 });
     const start = op.tokenRequests.length;
     const { cred, minted, events } = await register('short-lived');
@@ -139,6 +116,7 @@ describe('refresh_token rotation against oidc-provider', () => {
   });
 
   it('keeps tokens fresh on a timer with keepFresh', async () => {
+    const op = server();
     op.setTtl({ accessToken: 2 });
     const start = op.tokenRequests.length;
     const { cred, minted } = await register('timer', { keepFresh: true });

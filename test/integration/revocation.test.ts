@@ -1,57 +1,37 @@
 // Server-side revocation against a real oidc-provider: a revoked access token costs exactly one
 // refresh and one retry; a revoked grant ends in reauth-required with no further token traffic.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { isTokenWardenError, ReauthRequiredError } from '../../src/index.js';
 import {
-  clientCredentials,
-  createWarden,
-  isTokenWardenError,
-  ReauthRequiredError,
-  type ReauthRequiredEvent,
-  type RefreshEvent,
-  refreshToken,
-  type Warden,
-} from '../../src/index.js';
-import { BASIC_CLIENT_SECRET, type OidcServer, startOidcServer } from '../support/oidc-server.js';
+  basicClient,
+  clientCredential,
+  collect,
+  countSince,
+  refreshCredential,
+  tokenCountsSince,
+  useOidcServer,
+  useWarden,
+} from '../support/harness.js';
 
-let op: OidcServer;
-let warden: Warden | undefined;
-
-beforeAll(async () => {
-  op = await startOidcServer();
-});
-
-afterEach(async () => {
-  await warden?.close();
-  warden = undefined;
-});
-
-afterAll(async () => {
-  await op?.close();
-});
+const server = useOidcServer();
+const newWarden = useWarden();
 
 function bearerOf(index: number): string | undefined {
-  const header = op.resource.requests[index]?.headers['authorization'];
+  const header = server().resource.requests[index]?.headers['authorization'];
   return typeof header === 'string' ? header.replace(/^Bearer /, '') : undefined;
 }
 
 describe('a token revoked at the server', () => {
   it('client_credentials: one refresh, one retry with the body replayed, then success', async () => {
-    warden = createWarden();
-    const refreshes: RefreshEvent[] = [];
-    warden.on('refresh', (e) => refreshes.push(e));
-    const cred = warden.register('cc', {
-      source: clientCredentials({
-        issuer: op.issuer,
-        clientId: op.clients.basic.clientId,
-        clientSecret: BASIC_CLIENT_SECRET,
-      }),
-      origins: [op.resource.origin],
-    });
+    const op = server();
+    const warden = newWarden();
+    const refreshes = collect(warden, 'refresh');
+    const cred = clientCredential(op, warden, 'cc', basicClient(op));
     expect((await cred.fetch(`${op.resource.origin}/v1/ping`)).status).toBe(200);
     const revoked = (await cred.getToken()).reveal();
     expect(await op.revokeAccessToken(revoked)).toBe(true);
 
-    const tokenBefore = op.tokenCounts('client_credentials').total;
+    const tokens = tokenCountsSince(op, 'client_credentials');
     const rsBefore = op.resource.requests.length;
     const res = await cred.fetch(`${op.resource.origin}/v1/invoices`, {
       method: 'POST',
@@ -61,7 +41,7 @@ describe('a token revoked at the server', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ ok: true, body: '{"amount":42}' });
 
-    expect(op.tokenCounts('client_credentials').total - tokenBefore).toBe(1);
+    expect(tokens().total).toBe(1);
     expect(op.resource.statuses.slice(rsBefore)).toEqual([401, 200]);
     expect(bearerOf(rsBefore)).toBe(revoked);
     expect(bearerOf(rsBefore + 1)).not.toBe(revoked);
@@ -70,110 +50,83 @@ describe('a token revoked at the server', () => {
   });
 
   it('refresh_token: one refresh, one retry, and the grant lives on', async () => {
+    const op = server();
     const minted = await op.mintRefreshToken();
-    warden = createWarden();
-    const cred = warden.register('rt', {
-      source: refreshToken({
-        issuer: op.issuer,
-        clientId: op.clients.refresh.clientId,
-        clientSecret: op.clients.refresh.clientSecret,
-        refreshToken: minted.refreshToken,
-      }),
-      origins: [op.resource.origin],
-    });
+    const cred = refreshCredential(op, newWarden(), 'rt', minted);
     expect((await cred.fetch(`${op.resource.origin}/v1/me`)).status).toBe(200);
     expect(await op.revokeAccessToken((await cred.getToken()).reveal())).toBe(true);
 
-    const before = op.tokenCounts('refresh_token');
+    const tokens = tokenCountsSince(op, 'refresh_token');
     const rsBefore = op.resource.requests.length;
     expect((await cred.fetch(`${op.resource.origin}/v1/me`)).status).toBe(200);
-    const after = op.tokenCounts('refresh_token');
-    expect(after.total - before.total).toBe(1);
-    expect(after.ok - before.ok).toBe(1);
+    const after = tokens();
+    expect(after.total).toBe(1);
+    expect(after.ok).toBe(1);
     expect(op.resource.statuses.slice(rsBefore)).toEqual([401, 200]);
     expect(cred.status().state).toBe('valid');
   });
 
   it('never retries twice when the new token is rejected too', async () => {
-    warden = createWarden();
-    const cred = warden.register('cc-twice', {
-      source: clientCredentials({
-        issuer: op.issuer,
-        clientId: op.clients.basic.clientId,
-        clientSecret: BASIC_CLIENT_SECRET,
-      }),
-      origins: [op.resource.origin],
-    });
+    const op = server();
+    const cred = clientCredential(op, newWarden(), 'cc-twice', basicClient(op));
     expect((await cred.fetch(`${op.resource.origin}/v1/ping`)).status).toBe(200);
     op.resource.setOverride({ status: 401, wwwAuthenticate: 'Bearer error="invalid_token"' });
     try {
-      const tokenBefore = op.tokenCounts('client_credentials').total;
-      const rsBefore = op.resource.requests.length;
+      const tokens = tokenCountsSince(op, 'client_credentials');
+      const apiRequests = countSince(() => op.resource.requests.length);
       const res = await cred.fetch(`${op.resource.origin}/v1/ping`);
       expect(res.status).toBe(401);
-      expect(op.resource.requests.length - rsBefore).toBe(2);
-      expect(op.tokenCounts('client_credentials').total - tokenBefore).toBe(1);
+      expect(apiRequests()).toBe(2);
+      expect(tokens().total).toBe(1);
     } finally {
       op.resource.setOverride(undefined);
     }
   });
 
   it('does not refresh on 403 insufficient_scope', async () => {
-    warden = createWarden();
-    const cred = warden.register('cc-403', {
-      source: clientCredentials({
-        issuer: op.issuer,
-        clientId: op.clients.basic.clientId,
-        clientSecret: BASIC_CLIENT_SECRET,
-      }),
-      origins: [op.resource.origin],
-    });
+    const op = server();
+    const cred = clientCredential(op, newWarden(), 'cc-403', basicClient(op));
     expect((await cred.fetch(`${op.resource.origin}/v1/ping`)).status).toBe(200);
     op.resource.setOverride({
       status: 403,
       wwwAuthenticate: 'Bearer error="insufficient_scope", scope="api:write"',
     });
     try {
-      const tokenBefore = op.tokenCounts().total;
-      const rsBefore = op.resource.requests.length;
+      const tokens = tokenCountsSince(op);
+      const apiRequests = countSince(() => op.resource.requests.length);
       expect((await cred.fetch(`${op.resource.origin}/v1/ping`)).status).toBe(403);
-      expect(op.resource.requests.length - rsBefore).toBe(1);
-      expect(op.tokenCounts().total).toBe(tokenBefore);
+      expect(apiRequests()).toBe(1);
+      expect(tokens().total).toBe(0);
     } finally {
       op.resource.setOverride(undefined);
     }
   });
 });
 
+/** A refresh_token credential on a freshly minted grant, and its reauth-required events. */
+async function registerOnNewGrant(id: string) {
+  const op = server();
+  const minted = await op.mintRefreshToken();
+  const warden = newWarden();
+  const reauth = collect(warden, 'reauth-required');
+  return { op, minted, cred: refreshCredential(op, warden, id, minted), reauth };
+}
+
 describe('a grant revoked at the server', () => {
   it('moves the credential to reauth-required, fails requests fast, and stops token traffic', async () => {
-    const minted = await op.mintRefreshToken();
-    warden = createWarden();
-    const reauth: ReauthRequiredEvent[] = [];
-    warden.on('reauth-required', (e) => reauth.push(e));
-    const cred = warden.register('revoked-grant', {
-      source: refreshToken({
-        issuer: op.issuer,
-        clientId: op.clients.refresh.clientId,
-        clientSecret: op.clients.refresh.clientSecret,
-        refreshToken: minted.refreshToken,
-      }),
-      origins: [op.resource.origin],
-    });
+    const { op, minted, cred, reauth } = await registerOnNewGrant('revoked-grant');
     expect((await cred.fetch(`${op.resource.origin}/v1/me`)).status).toBe(200);
 
     await op.revokeGrant(minted.grantId);
 
     // The access token died with the grant: 401 → one forced refresh → invalid_grant.
-    const before = op.tokenCounts('refresh_token');
+    const tokens = tokenCountsSince(op, 'refresh_token');
     const first = await cred.fetch(`${op.resource.origin}/v1/me`).catch((e: unknown) => e);
     expect(first).toBeInstanceOf(ReauthRequiredError);
     expect((first as ReauthRequiredError).code).toBe('ERR_REAUTH_REQUIRED');
-    const afterFirst = op.tokenCounts('refresh_token');
-    expect(afterFirst.total - before.total).toBe(1);
-    expect((afterFirst.errors['invalid_grant'] ?? 0) - (before.errors['invalid_grant'] ?? 0)).toBe(
-      1,
-    );
+    const afterFirst = tokens();
+    expect(afterFirst.total).toBe(1);
+    expect(afterFirst.errors['invalid_grant'] ?? 0).toBe(1);
     expect(reauth).toEqual([
       expect.objectContaining({ id: 'revoked-grant', error: 'invalid_grant' }),
     ]);
@@ -200,19 +153,7 @@ describe('a grant revoked at the server', () => {
   });
 
   it('treats reuse of a rotated refresh token as a revoked grant, not a loop', async () => {
-    const minted = await op.mintRefreshToken();
-    warden = createWarden();
-    const reauth: ReauthRequiredEvent[] = [];
-    warden.on('reauth-required', (e) => reauth.push(e));
-    const cred = warden.register('reused', {
-      source: refreshToken({
-        issuer: op.issuer,
-        clientId: op.clients.refresh.clientId,
-        clientSecret: op.clients.refresh.clientSecret,
-        refreshToken: minted.refreshToken,
-      }),
-      origins: [op.resource.origin],
-    });
+    const { op, minted, cred, reauth } = await registerOnNewGrant('reused');
     await cred.getToken();
     // Someone else redeems the (already rotated) original token: the server revokes the grant.
     const stolen = await fetch(op.tokenEndpoint, {
@@ -227,10 +168,10 @@ describe('a grant revoked at the server', () => {
     });
     expect(stolen.status).toBe(400);
 
-    const before = op.tokenRequests.length;
+    const tokenRequests = countSince(() => op.tokenRequests.length);
     const error = await cred.getToken({ forceRefresh: true }).catch((e: unknown) => e);
     expect(isTokenWardenError(error) && error.code).toBe('ERR_REAUTH_REQUIRED');
-    expect(op.tokenRequests.length - before).toBe(1);
+    expect(tokenRequests()).toBe(1);
     expect(reauth).toHaveLength(1);
   });
 });
