@@ -8,4 +8,5 @@
  * ```
  * @packageDocumentation
  */
-export {};
+export { type IndexedDbKeyOptions, indexedDbKey } from './indexeddb-key.js';
+export { type IndexedDbStoreOptions, indexedDbStore } from './indexeddb-store.js';
