@@ -71,6 +71,20 @@ export interface TokenTtls {
 export interface OidcServerOptions {
   /** Initial lifetimes, seconds. @default { accessToken: 300, clientCredentials: 300 } */
   readonly ttl?: Partial<TokenTtls>;
+  /**
+   * Public clients (`token_endpoint_auth_method: 'none'`) of single-page apps served from
+   * `origin`. Their redirect URI (`origin + '/callback'`) puts `origin` on oidc-provider's CORS
+   * allow-list for the token endpoint, and the resource server answers CORS requests from it.
+   * @default []
+   */
+  readonly browserClients?: readonly BrowserClient[];
+}
+
+/** A public browser client, see {@link OidcServerOptions.browserClients}. */
+export interface BrowserClient {
+  readonly clientId: string;
+  /** The page origin, e.g. `http://127.0.0.1:5173`. */
+  readonly origin: string;
 }
 
 /** What {@link OidcServer.mintRefreshToken} returns. */
@@ -149,6 +163,8 @@ export interface OidcServer {
    */
   mintRefreshToken(options?: {
     client?: 'refresh' | 'public';
+    /** A browser client's id (see `browserClients`); overrides `client`. */
+    clientId?: string;
     sub?: string;
   }): Promise<MintedTokens>;
   /**
@@ -364,6 +380,8 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
   };
 
   const noBrowser = { redirect_uris: [], response_types: [] };
+  const browserClients = options.browserClients ?? [];
+  const corsOrigins = new Set(browserClients.map((client) => client.origin));
   const refreshSecret = `refresh-secret-${randomUUID()}`;
 
   const provider = new Provider(issuer, {
@@ -403,6 +421,13 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
         grant_types: ['refresh_token', MINT_REFRESH_GRANT],
         token_endpoint_auth_method: 'none',
       },
+      ...browserClients.map((client) => ({
+        client_id: client.clientId,
+        grant_types: ['authorization_code', 'refresh_token', MINT_REFRESH_GRANT],
+        response_types: ['code'],
+        redirect_uris: [`${client.origin}/callback`],
+        token_endpoint_auth_method: 'none',
+      })),
     ],
     jwks: { keys: [signingJwk] },
     cookies: { keys: [randomUUID()] },
@@ -504,6 +529,25 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       res.end(JSON.stringify(json));
     };
     const path = new URL(req.url ?? '/', rsOrigin);
+    const origin = req.headers.origin;
+    if (origin !== undefined && corsOrigins.has(origin)) {
+      // CORS for browser clients' pages; WWW-Authenticate exposed so that a 401's reason
+      // (invalid_token) is readable by script, as a real API must do for SPAs.
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('access-control-expose-headers', 'WWW-Authenticate');
+      res.setHeader('vary', 'Origin');
+      if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
+        resourceStatuses.push(204);
+        res.writeHead(204, {
+          'access-control-allow-methods': 'GET, HEAD, POST, PUT, PATCH, DELETE',
+          'access-control-allow-headers':
+            req.headers['access-control-request-headers'] ?? 'authorization',
+          'access-control-max-age': '600',
+        });
+        res.end();
+        return;
+      }
+    }
     // A redirect anywhere, before any token check, to test what follows redirects.
     if (path.pathname === '/redirect') {
       resourceStatuses.push(307);
@@ -600,11 +644,13 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       if (next.accessToken !== undefined) ttl.accessToken = next.accessToken;
       if (next.clientCredentials !== undefined) ttl.clientCredentials = next.clientCredentials;
     },
-    async mintRefreshToken({ client = 'refresh', sub } = {}) {
+    async mintRefreshToken({ client = 'refresh', clientId, sub } = {}) {
       const form = new URLSearchParams({ grant_type: MINT_REFRESH_GRANT });
       if (sub !== undefined) form.set('sub', sub);
       const headers: Record<string, string> = {};
-      if (client === 'refresh') {
+      if (clientId !== undefined) {
+        form.set('client_id', clientId);
+      } else if (client === 'refresh') {
         headers['authorization'] = basicAuth(
           clients.refresh.clientId,
           clients.refresh.clientSecret,

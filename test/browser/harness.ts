@@ -1,0 +1,166 @@
+// Runs test/browser/page.ts in a real Chromium: esbuild bundles the page from the library's
+// source, a loopback HTTP server serves it (127.0.0.1 is a secure context, so WebCrypto and
+// IndexedDB behave as on HTTPS), and playwright-core drives the system's Chromium with a
+// throw-away profile and home directory. No browser is ever downloaded.
+import { accessSync, constants } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+
+/**
+ * The Chromium to drive: `CHROMIUM_PATH`, else the first `chromium` or `chromium-browser` on
+ * `PATH`. Throws with what to install when there is none.
+ */
+export function chromiumPath(): string {
+  const configured = process.env['CHROMIUM_PATH'];
+  if (configured) return configured;
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    if (!dir) continue;
+    for (const name of ['chromium', 'chromium-browser']) {
+      const candidate = join(dir, name);
+      try {
+        accessSync(candidate, constants.X_OK);
+        return candidate;
+      } catch {
+        // Not here.
+      }
+    }
+  }
+  throw new Error(
+    'No Chromium found: install the Debian package `chromium` (or put chromium on PATH), or set CHROMIUM_PATH.',
+  );
+}
+
+/** Bundles the test page with the library source; returns the ES module's code. */
+export async function buildPage(): Promise<string> {
+  const result = await build({
+    entryPoints: [fileURLToPath(new URL('./page.ts', import.meta.url))],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    sourcemap: 'inline',
+    logLevel: 'silent',
+  });
+  const [output] = result.outputFiles;
+  if (!output) throw new Error('esbuild produced no output');
+  return output.text;
+}
+
+/** The loopback server of the test page. */
+export interface PageServer {
+  /** `http://127.0.0.1:<port>` */
+  readonly origin: string;
+  close(): Promise<void>;
+}
+
+/** Serves the page (`/`), its bundle (`/page.js`) and an empty OAuth callback (`/callback`). */
+export async function startPageServer(script: string): Promise<PageServer> {
+  const html =
+    '<!doctype html><meta charset="utf-8"><title>tokenwarden browser test</title>' +
+    '<script type="module" src="/page.js"></script>';
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+    const headers = { 'cache-control': 'no-store' };
+    if (path === '/page.js') {
+      res.writeHead(200, { ...headers, 'content-type': 'text/javascript; charset=utf-8' });
+      res.end(script);
+    } else if (path === '/' || path === '/callback') {
+      res.writeHead(200, { ...headers, 'content-type': 'text/html; charset=utf-8' });
+      res.end(html);
+    } else {
+      res.writeHead(404, headers);
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** A throw-away Chromium profile, with its own HOME and XDG directories. */
+export interface BrowserProfile {
+  readonly dir: string;
+  remove(): Promise<void>;
+}
+
+export async function createProfile(): Promise<BrowserProfile> {
+  const dir = await mkdtemp(join(tmpdir(), 'tokenwarden-chromium-'));
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A running Chromium with the test page loaded. */
+export interface BrowserSession {
+  readonly context: BrowserContext;
+  readonly page: Page;
+  /** Everything the page printed to its console, and its uncaught errors. */
+  readonly console: string[];
+  /** Reloads the page and waits for `window.tw`. */
+  reload(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Launches Chromium on `profile` (the same profile again = a browser restart) and opens `url`.
+ */
+export async function launchChromium(
+  profile: BrowserProfile,
+  url: string,
+): Promise<BrowserSession> {
+  const home = join(profile.dir, 'home');
+  const context = await chromium.launchPersistentContext(join(profile.dir, 'user-data'), {
+    executablePath: chromiumPath(),
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    env: {
+      ...process.env,
+      HOME: home,
+      XDG_CONFIG_HOME: join(home, '.config'),
+      XDG_CACHE_HOME: join(home, '.cache'),
+      XDG_DATA_HOME: join(home, '.local', 'share'),
+    },
+    timeout: 30_000,
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const output: string[] = [];
+  page.on('console', (message) => output.push(`${message.type()}: ${message.text()}`));
+  page.on('pageerror', (error) => output.push(`pageerror: ${error.message}`));
+  const ready = () => page.waitForFunction(() => 'tw' in window, undefined, { timeout: 10_000 });
+  await page.goto(url);
+  await ready();
+  return {
+    context,
+    page,
+    console: output,
+    async reload() {
+      await page.reload();
+      await ready();
+    },
+    close: () => context.close(),
+  };
+}

@@ -1,0 +1,297 @@
+// The test page that test/integration/browser-store.test.ts loads in real Chromium. Bundled by
+// esbuild at test time from the library's source; exposes `window.tw` for page.evaluate().
+// Everything returned to the test is plain JSON, and never a token: the test finds tokens in
+// what the page stored only by searching the raw dumps.
+import { compactDecrypt } from 'jose';
+import { indexedDbStore } from '../../src/browser/index.js';
+import {
+  type Credential,
+  createWarden,
+  type LogRecord,
+  refreshToken,
+  type SealedStore,
+  type Warden,
+} from '../../src/index.js';
+
+/** What the test passes to {@link PageApi.setup}. */
+export interface PageSetup {
+  readonly issuer: string;
+  readonly clientId: string;
+  /** The refresh token the app was configured with (superseded by a stored one). */
+  readonly refreshToken: string;
+  /** The resource server's origin. */
+  readonly resource: string;
+}
+
+/** One warden event as the page saw it (payloads are token-free by design). */
+export interface PageEvent {
+  readonly event: string;
+  readonly payload: unknown;
+}
+
+/** Every object store of one database, as raw as script can read it. */
+export interface DumpedDatabase {
+  readonly name: string;
+  readonly version: number;
+  readonly stores: readonly {
+    readonly name: string;
+    readonly entries: readonly { readonly key: unknown; readonly value: unknown }[];
+  }[];
+}
+
+/** What the page finds out about the keys in the key database. */
+export interface KeyReport {
+  readonly current: string | undefined;
+  readonly keys: readonly {
+    readonly kid: string;
+    readonly extractable: boolean;
+    readonly algorithm: unknown;
+    readonly usages: readonly string[];
+    /** The DOMException name `exportKey('raw')` rejected with, or `exported` if it did not. */
+    readonly exportRaw: string;
+    /** The same for `exportKey('jwk')`. */
+    readonly exportJwk: string;
+    /** Whether this key opens the stored record of credential `api`. */
+    readonly opensRecord: boolean;
+  }[];
+}
+
+/** The page API. */
+export interface PageApi {
+  setup(config: PageSetup): Promise<void>;
+  call(path: string): Promise<{ status: number }>;
+  forceRefresh(): Promise<void>;
+  storeHas(id: string): Promise<boolean>;
+  events(): PageEvent[];
+  logs(): LogRecord[];
+  dump(): Promise<{ names: string[]; databases: DumpedDatabase[] }>;
+  keyReport(): Promise<KeyReport>;
+  flipRecord(id: string): Promise<void>;
+  closeConnections(): number;
+  upgrade(database: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+declare global {
+  interface Window {
+    tw: PageApi;
+  }
+}
+
+const RECORDS_DB = 'tokenwarden';
+const KEYS_DB = 'tokenwarden-keys';
+
+// Every connection the library runs a transaction on, so the test can close them the way a
+// browser does, without telling the store. The page's own raw connections are left out.
+const libraryConnections = new Set<IDBDatabase>();
+const rawConnections = new WeakSet<IDBDatabase>();
+const transaction = IDBDatabase.prototype.transaction;
+IDBDatabase.prototype.transaction = function (
+  this: IDBDatabase,
+  ...args: Parameters<IDBDatabase['transaction']>
+) {
+  if (!rawConnections.has(this)) libraryConnections.add(this);
+  return transaction.apply(this, args);
+} as IDBDatabase['transaction'];
+
+let warden: Warden | undefined;
+let store: SealedStore | undefined;
+let credential: Credential | undefined;
+let resource = '';
+const events: PageEvent[] = [];
+const logs: LogRecord[] = [];
+
+function done<T>(request: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+function rawOpen(name: string, version?: number): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    const request = version === undefined ? indexedDB.open(name) : indexedDB.open(name, version);
+    request.onsuccess = () => {
+      rawConnections.add(request.result);
+      resolve(request.result);
+    };
+    request.onerror = () => reject(request.error);
+    request.onblocked = () =>
+      reject(new Error(`opening ${name} at version ${version} was blocked`));
+  });
+}
+
+async function rawRead(database: string, storeName: string, key: string): Promise<unknown> {
+  const db = await rawOpen(database);
+  try {
+    return await done(db.transaction(storeName).objectStore(storeName).get(key));
+  } finally {
+    db.close();
+  }
+}
+
+/** Renders a stored value as JSON, keeping everything a leak could hide in. */
+function serialise(value: unknown, depth = 0): unknown {
+  if (depth > 8) return '[too deep]';
+  if (value instanceof CryptoKey) {
+    return {
+      CryptoKey: {
+        type: value.type,
+        extractable: value.extractable,
+        algorithm: value.algorithm,
+        usages: value.usages,
+      },
+    };
+  }
+  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+    const bytes =
+      value instanceof ArrayBuffer
+        ? new Uint8Array(value)
+        : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    // Latin-1 keeps every byte, so a token stored as bytes still reads as the token.
+    return { bytes: String.fromCharCode(...bytes) };
+  }
+  if (value instanceof Date) return { Date: value.toISOString() };
+  if (Array.isArray(value)) return value.map((item) => serialise(item, depth + 1));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, serialise(item, depth + 1)]),
+    );
+  }
+  return value;
+}
+
+const api: PageApi = {
+  async setup(config) {
+    await warden?.close();
+    resource = config.resource;
+    store = indexedDbStore();
+    warden = createWarden({ store, logger: (line) => logs.push(line) });
+    for (const event of ['refresh', 'refresh-error', 'reauth-required', 'tamper'] as const) {
+      warden.on(event, (payload: unknown) =>
+        events.push({ event, payload: JSON.parse(JSON.stringify(payload)) }),
+      );
+    }
+    credential = warden.register('api', {
+      source: refreshToken({
+        issuer: config.issuer,
+        clientId: config.clientId,
+        refreshToken: config.refreshToken,
+      }),
+      origins: [config.resource],
+    });
+  },
+  async call(path) {
+    if (!credential) throw new Error('call setup() first');
+    const response = await credential.fetch(new URL(path, resource));
+    await response.arrayBuffer();
+    return { status: response.status };
+  },
+  async forceRefresh() {
+    if (!credential) throw new Error('call setup() first');
+    await credential.getToken({ forceRefresh: true });
+  },
+  async storeHas(id) {
+    if (!store) throw new Error('call setup() first');
+    return (await store.get(id)) !== undefined;
+  },
+  events: () => events,
+  logs: () => logs,
+  async dump() {
+    const listed = await indexedDB.databases();
+    const names = listed.map((info) => info.name ?? '').sort();
+    const databases: DumpedDatabase[] = [];
+    for (const name of names) {
+      const db = await rawOpen(name);
+      try {
+        const stores = [];
+        for (const storeName of [...db.objectStoreNames]) {
+          const objects = db.transaction(storeName).objectStore(storeName);
+          const [keys, values] = await Promise.all([
+            done(objects.getAllKeys()),
+            done(objects.getAll()),
+          ]);
+          stores.push({
+            name: storeName,
+            entries: keys.map((key, i) => ({ key: serialise(key), value: serialise(values[i]) })),
+          });
+        }
+        databases.push({ name, version: db.version, stores });
+      } finally {
+        db.close();
+      }
+    }
+    return { names, databases };
+  },
+  async keyReport() {
+    const ring = (await rawRead(KEYS_DB, 'keys', 'ring')) as
+      | { current: string; keys: { kid: string; key: CryptoKey }[] }
+      | undefined;
+    const record = await rawRead(RECORDS_DB, 'records', 'api');
+    const keys = [];
+    for (const { kid, key } of ring?.keys ?? []) {
+      const attempt = (format: 'raw' | 'jwk') =>
+        crypto.subtle.exportKey(format, key).then(
+          () => 'exported',
+          (error: unknown) => (error as DOMException).name,
+        );
+      const opensRecord =
+        typeof record === 'string' &&
+        (await compactDecrypt(record, key).then(
+          ({ plaintext }) => plaintext.length > 0,
+          () => false,
+        ));
+      keys.push({
+        kid,
+        extractable: key.extractable,
+        algorithm: key.algorithm,
+        usages: [...key.usages],
+        exportRaw: await attempt('raw'),
+        exportJwk: await attempt('jwk'),
+        opensRecord,
+      });
+    }
+    return { current: ring?.current, keys };
+  },
+  async flipRecord(id) {
+    const db = await rawOpen(RECORDS_DB);
+    try {
+      const sealed = await done(db.transaction('records').objectStore('records').get(id));
+      if (typeof sealed !== 'string') throw new Error(`no record for ${id}`);
+      const parts = sealed.split('.');
+      const ciphertext = parts[3] ?? '';
+      // A character in the middle carries six full bits (an edge one may only carry padding).
+      const middle = Math.floor(ciphertext.length / 2);
+      const swapped = ciphertext[middle] === 'A' ? 'B' : 'A';
+      parts[3] = ciphertext.slice(0, middle) + swapped + ciphertext.slice(middle + 1);
+      await done(
+        db.transaction('records', 'readwrite').objectStore('records').put(parts.join('.'), id),
+      );
+    } finally {
+      db.close();
+    }
+  },
+  closeConnections() {
+    for (const db of libraryConnections) db.close();
+    const closed = libraryConnections.size;
+    libraryConnections.clear();
+    return closed;
+  },
+  async upgrade(database) {
+    const probe = await rawOpen(database);
+    const next = probe.version + 1;
+    probe.close();
+    // Rejects as blocked unless every other connection gives way on `versionchange`.
+    const upgraded = await rawOpen(database, next);
+    upgraded.close();
+    return next;
+  },
+  async close() {
+    await warden?.close();
+    warden = undefined;
+    credential = undefined;
+    store = undefined;
+  },
+};
+
+window.tw = api;
