@@ -9,4 +9,9 @@
  * ```
  * @packageDocumentation
  */
-export {};
+export {
+  type KeychainKeyOptions,
+  type KeychainStoreOptions,
+  keychainKey,
+  keychainStore,
+} from './keychain.js';
