@@ -1,7 +1,7 @@
 import { invalidArgument, TokenWardenError } from '../errors.js';
 import { INSPECT, REDACTED } from '../internal/redact.js';
 import { openRecord, sealRecord } from './envelope.js';
-import { type KeyInput, type KeyProvider, toKeyProvider } from './keys.js';
+import { type KeyInput, toKeyProvider } from './keys.js';
 import type { RecordBackend, StoredRecord, StoreHooks, TokenStore } from './types.js';
 
 /**
