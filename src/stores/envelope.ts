@@ -33,8 +33,9 @@ export async function sealRecord(
 }
 
 /**
- * Opens a sealed record for one slot. Never throws and never returns a record that this slot's
- * key did not seal: anything else is `tampered` or `unknown-key`.
+ * Opens a sealed record for one slot. Never returns a record that this slot's key did not seal:
+ * anything else is `tampered` or `unknown-key`. Throws only what the key provider's `find()`
+ * throws (a key store that cannot be reached right now).
  */
 export async function openRecord(
   sealed: string,
@@ -58,12 +59,9 @@ export async function openRecord(
   // The slot is checked before decryption for a clear verdict, and authenticated by it: the
   // protected header is the AES-GCM additional data, so it cannot be edited to match.
   if (header[SLOT] !== slot) return TAMPERED;
-  let key: SealingKey | undefined;
-  try {
-    key = await keys.find(header.kid);
-  } catch {
-    return UNKNOWN_KEY;
-  }
+  // A provider that cannot answer right now throws, and that propagates: only a key the provider
+  // positively does not know makes the record unknown (and deleted).
+  const key: SealingKey | undefined = await keys.find(header.kid);
   if (!key) return UNKNOWN_KEY;
   try {
     const { plaintext, protectedHeader } = await compactDecrypt(sealed, key.key, {

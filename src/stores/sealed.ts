@@ -14,7 +14,9 @@ import type { RecordBackend, StoredRecord, StoreHooks, TokenStore } from './type
  *   token and never uses the bad one.
  * - A record sealed under a key the provider does not know is deleted and read as absent: it is
  *   never decrypted with any other key.
- * - When the key provider has no usable key at all, the backend is wiped and the error thrown.
+ * - When the key provider has no usable key at all (`ERR_KEY_UNAVAILABLE`), the backend is wiped
+ *   and the error thrown. A key that exists but cannot be reached right now (a locked keychain:
+ *   `ERR_STORE_UNAVAILABLE`) wipes nothing: the error is thrown and the records stay.
  *
  * @param backend - Where sealed records live.
  * @param key - The key provider, or 32 key bytes (or their base64url form).
@@ -55,6 +57,11 @@ export function sealedStore(backend: RecordBackend, key: KeyInput): SealedStore 
     try {
       return await keys.current();
     } catch (error) {
+      if (error instanceof TokenWardenError && error.code !== 'ERR_KEY_UNAVAILABLE') {
+        // The key exists but cannot be reached right now (a locked keychain, no D-Bus, a module
+        // not installed): the records stay for when it can.
+        throw error;
+      }
       // No usable key: nothing stored can be trusted or read, and nothing may be read with a
       // fallback key, so the records go.
       await backend.clear().catch(() => {});

@@ -314,3 +314,51 @@ describe('sealedStore', () => {
     );
   });
 });
+
+describe('sealedStore with a key that cannot be reached right now', () => {
+  it('keeps the records and throws, rather than wiping them', async () => {
+    const backend = mapBackend();
+    await sealedStore(backend, KEY_A).set('billing', record());
+    const locked: KeyProvider = {
+      kind: 'locked',
+      current: async () => {
+        throw new TokenWardenError('ERR_STORE_UNAVAILABLE', 'the keychain is locked');
+      },
+      find: async () => {
+        throw new TokenWardenError('ERR_STORE_UNAVAILABLE', 'the keychain is locked');
+      },
+      rotate: async () => {
+        throw new TokenWardenError('ERR_STORE_UNAVAILABLE', 'the keychain is locked');
+      },
+      retire: async () => {},
+    };
+    const store = sealedStore(backend, locked);
+    await expect(store.get('billing')).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    await expect(store.set('billing', record())).rejects.toMatchObject({
+      code: 'ERR_STORE_UNAVAILABLE',
+    });
+    expect(backend.records.size).toBe(1);
+  });
+
+  it('keeps a record whose key lookup fails transiently', async () => {
+    const backend = mapBackend();
+    const good = staticKey(KEY_A);
+    await sealedStore(backend, good).set('billing', record());
+    let failing = true;
+    const flaky: KeyProvider = {
+      kind: 'flaky',
+      current: () => good.current(),
+      find: async (kid) => {
+        if (failing) throw new TokenWardenError('ERR_STORE_UNAVAILABLE', 'try again');
+        return good.find(kid);
+      },
+      rotate: (next) => good.rotate(next),
+      retire: (kid) => good.retire(kid),
+    };
+    const store = sealedStore(backend, flaky);
+    await expect(store.get('billing')).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    expect(backend.records.size).toBe(1);
+    failing = false;
+    expect((await store.get('billing'))?.tokens.revealAccessToken()).toBe(SENTINEL.accessToken);
+  });
+});
