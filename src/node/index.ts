@@ -9,6 +9,8 @@
  * ```
  * @packageDocumentation
  */
+export { envKey } from './env-key.js';
+export { type FileStoreOptions, fileStore } from './file-store.js';
 export {
   type KeychainKeyOptions,
   type KeychainStoreOptions,
