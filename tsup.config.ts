@@ -9,5 +9,7 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   treeshake: true,
+  // Keep `node:` specifiers: bare 'crypto' or 'fs' could resolve to a userland package.
+  removeNodeProtocol: false,
   external: ['ky', 'jose', 'idb-keyval', 'eventemitter3', '@napi-rs/keyring', /^node:/],
 });

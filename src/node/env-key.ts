@@ -1,5 +1,4 @@
-/// <reference types="node" />
-import { type InvalidArgumentError, invalidArgument, type TokenWardenError } from '../errors.js';
+import { type InvalidArgumentError, invalidArgument, TokenWardenError } from '../errors.js';
 import { type KeyProvider, keyUnavailable, redacted, staticKey } from '../stores/keys.js';
 
 /**
@@ -15,8 +14,10 @@ import { type KeyProvider, keyUnavailable, redacted, staticKey } from '../stores
  * @returns A {@link KeyProvider} of kind `env`. `rotate(next)` needs the new key (like
  *   `staticKey`); put it into the variable before the next start, or the records are wiped.
  * @throws An {@link InvalidArgumentError} when `name` is not a variable name. At first use, the
- *   provider throws {@link TokenWardenError} `ERR_KEY_UNAVAILABLE`, naming the variable (never its
- *   value), when it is unset or does not hold 32 base64url bytes.
+ *   provider throws {@link TokenWardenError}, naming the variable (never its value):
+ *   `ERR_STORE_UNAVAILABLE` when it is unset (the stored records are kept for a process that has
+ *   it), `ERR_KEY_UNAVAILABLE` when it does not hold 32 base64url bytes (the key is unusable, so
+ *   the store is wiped).
  * @example
  * ```ts
  * import { createWarden } from 'tokenwarden';
@@ -37,7 +38,10 @@ export function envKey(name: string): KeyProvider {
     if (inner) return inner;
     const value = process.env[name];
     if (value === undefined || value.trim() === '') {
-      throw keyUnavailable(
+      // Not a lost key but a process started without it (a cron job, another shell): the
+      // records stay for a run that has it, so this is not the wiping ERR_KEY_UNAVAILABLE.
+      throw new TokenWardenError(
+        'ERR_STORE_UNAVAILABLE',
         `The environment variable ${name} is not set. Set it to 32 random bytes in base64url, e.g. the output of: node -e "console.log(crypto.randomBytes(32).toString('base64url'))"`,
       );
     }

@@ -12,8 +12,8 @@ import type { RecordBackend, StoredRecord, StoreHooks, TokenStore } from './type
  * - A record that fails to open (flipped, truncated, swapped into another slot) is deleted,
  *   reported through the `tamper` hook, and read as absent, so the credential fetches a fresh
  *   token and never uses the bad one.
- * - A record sealed under a key the provider does not know is deleted and read as absent: it is
- *   never decrypted with any other key.
+ * - A record sealed under a key the provider does not know (a wrong or lost key) is deleted,
+ *   reported the same way, and read as absent: it is never decrypted with any other key.
  * - When the key provider has no usable key at all (`ERR_KEY_UNAVAILABLE`), the backend is wiped
  *   and the error thrown. A key that exists but cannot be reached right now (a locked keychain:
  *   `ERR_STORE_UNAVAILABLE`) wipes nothing: the error is thrown and the records stay.
@@ -90,8 +90,11 @@ export function sealedStore(backend: RecordBackend, key: KeyInput): SealedStore 
     await currentKey();
     const opened = await openRecord(sealed, id, keys);
     if (opened.status === 'ok') return opened.record;
+    // Either way the record is never used: flipped, truncated or swapped records fail to open,
+    // and one under a key this store does not hold (a wrong or lost key) is never decrypted with
+    // another. Both are reported, so a wrong key is as visible as a tampered file.
     await backend.remove(id).catch(() => {});
-    if (opened.status === 'tampered') tamper(id);
+    tamper(id);
     return undefined;
   };
 

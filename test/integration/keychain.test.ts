@@ -164,7 +164,7 @@ describe('keychainKey', () => {
     expect(second.calls.n).toBe(0);
     await w2.close();
 
-    // Without the keychain entry the record cannot be opened: it is dropped, not tampered.
+    // Without the keychain entry the record cannot be opened: it is dropped and reported.
     await deleteSecret(service, `${KEY_ACCOUNT}/${kid}`);
     const third = counting('tw-after-key-loss');
     const w3 = createWarden({ store: sealedStore(backend, keychainKey({ service })) });
@@ -172,7 +172,7 @@ describe('keychainKey', () => {
     const fresh = await w3.register('svc', { source: third.source, origins: [API] }).getToken();
     expect(fresh.reveal()).toBe('tw-after-key-loss');
     expect(third.calls.n).toBe(1);
-    expect(tamper).toEqual([]);
+    expect(tamper).toEqual([{ id: 'svc', store: 'map' }]);
     await w3.close();
     const newKid = (await keychainKey({ service }).current()).kid;
     expect(newKid).not.toBe(kid);

@@ -62,10 +62,10 @@ describe('envKey', () => {
     expect(await provider.find(kid)).toBeDefined();
   });
 
-  it('fails with ERR_KEY_UNAVAILABLE naming the variable when it is unset', async () => {
+  it('fails with ERR_STORE_UNAVAILABLE naming the variable when it is unset', async () => {
     const name = variable();
     const error = await failure(envKey(name).current());
-    expect(error.code).toBe('ERR_KEY_UNAVAILABLE');
+    expect(error.code).toBe('ERR_STORE_UNAVAILABLE');
     expect(error.message).toContain(name);
   });
 
@@ -85,7 +85,7 @@ describe('envKey', () => {
   it('recovers once the variable is set', async () => {
     const name = variable();
     const provider = envKey(name);
-    await expect(provider.current()).rejects.toMatchObject({ code: 'ERR_KEY_UNAVAILABLE' });
+    await expect(provider.current()).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
     process.env[name] = randomBytes(32).toString('base64url');
     await expect(provider.current()).resolves.toMatchObject({ kid: expect.any(String) });
   });
@@ -124,11 +124,27 @@ describe('envKey', () => {
       expect((await reopened.get('billing'))?.tokens.revealAccessToken()).toBe('stored');
     });
 
-    it('wipes the file when the variable is gone, rather than read it any other way', async () => {
+    it('keeps the file when the variable is unset: a process without it reads nothing', async () => {
+      const path = join(dir, 'kept.json');
+      const value = randomBytes(32).toString('base64url');
+      const name = variable(value);
+      await fileStore({ path, key: envKey(name) }).set('billing', recordOf('stored'));
+      delete process.env[name];
+      const error = await failure(fileStore({ path, key: envKey(name) }).get('billing'));
+      expect(error.code).toBe('ERR_STORE_UNAVAILABLE');
+      expect(error.message).toContain(name);
+      expect(existsSync(path)).toBe(true);
+      process.env[name] = value;
+      expect(
+        (await fileStore({ path, key: envKey(name) }).get('billing'))?.tokens.revealAccessToken(),
+      ).toBe('stored');
+    });
+
+    it('wipes the file when the variable holds an unusable key, rather than read it any other way', async () => {
       const path = join(dir, 'wiped.json');
       const name = variable(randomBytes(32).toString('base64url'));
       await fileStore({ path, key: envKey(name) }).set('billing', recordOf('stored'));
-      delete process.env[name];
+      process.env[name] = 'not-a-key';
       const error = await failure(fileStore({ path, key: envKey(name) }).get('billing'));
       expect(error.code).toBe('ERR_KEY_UNAVAILABLE');
       expect(error.message).toContain(name);
