@@ -25,7 +25,7 @@ export function createStats(credential: Credential, label: string): CredentialSt
   return {
     credential,
     label,
-    refreshes: { initial: 0, proactive: 0, scheduled: 0, forced: 0 },
+    refreshes: { initial: 0, proactive: 0, scheduled: 0, forced: 0, shared: 0 },
     rotations: 0,
     refreshErrors: 0,
     ok: 0,

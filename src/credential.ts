@@ -8,13 +8,19 @@ import {
   TokenWardenError,
 } from './errors.js';
 import type { Logger, RefreshReason, WardenEvents } from './events.js';
-import { abortError, raceSignal } from './internal/abort.js';
+import { abortError, anySignal, raceSignal } from './internal/abort.js';
 import { timingSafeEqual } from './internal/compare.js';
 import { type Duration, toMs } from './internal/duration.js';
 import { INSPECT } from './internal/redact.js';
 import { isSecureTransport, parseOrigin } from './internal/url.js';
 import type { SkewClock, SourceInfo, TokenSource } from './sources/types.js';
-import type { RecordMeta, StoredRecord, TokenStore } from './stores/types.js';
+import type {
+  RecordMeta,
+  StoreChange,
+  StoredRecord,
+  StoreLease,
+  TokenStore,
+} from './stores/types.js';
 import { AccessToken, type TokenSet } from './token.js';
 import { createAuthenticatedFetch } from './transport/fetch.js';
 import { type CreateKyOptions, createKy } from './transport/ky.js';
@@ -151,6 +157,13 @@ export interface CredentialTuning {
    * @default 5
    */
   maxForcedRefreshesPerMinute?: number;
+  /**
+   * How long a credential's refresh lock lives in a shared store (Web Locks aside) if its holder
+   * dies without releasing it; the others then proceed. Longer than `timeout`, so a live holder
+   * finishes, or gives up its token request, before its lock can expire.
+   * @default `timeout` plus 15 seconds
+   */
+  lockTtl?: Duration;
   /**
    * How often usage metadata (last used, counts) is written to the store. Usage is batched so
    * that requests never wait for, nor multiply, store writes; a closing credential flushes it.
@@ -296,6 +309,7 @@ export class Credential {
   readonly #backoffMax: number;
   readonly #keepFresh: boolean;
   readonly #flushIntervalMs: number;
+  readonly #lockTtlMs: number;
   #source: TokenSource;
   #tokens: TokenSet | undefined;
   #generation = 0;
@@ -317,6 +331,11 @@ export class Credential {
     refreshes: 0,
   };
   #metaDirty = false;
+  /** Uses counted here that no successful write has carried yet. */
+  #pendingUses = 0;
+  /** The version of the stored record this credential last read or wrote. */
+  #version: number | undefined;
+  #unwatch: (() => void) | undefined;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** @internal Use `warden.register()`. */
@@ -359,6 +378,13 @@ export class Credential {
     this.#backoffInitial = toMs(options.backoff?.initial ?? '1s', 'backoff.initial');
     this.#backoffMax = toMs(options.backoff?.max ?? '5m', 'backoff.max');
     this.#flushIntervalMs = toMs(options.metadataFlushInterval ?? '30s', 'metadataFlushInterval');
+    this.#lockTtlMs =
+      options.lockTtl === undefined ? this.#timeoutMs + 15_000 : toMs(options.lockTtl, 'lockTtl');
+    if (this.#lockTtlMs <= this.#timeoutMs) {
+      throw invalidArgument(
+        'lockTtl must be longer than timeout: a refresh lock that expires under a live holder lets a second instance redeem the same refresh token.',
+      );
+    }
     this.fetch = createAuthenticatedFetch(this.#host(this.#origins));
   }
 
@@ -480,6 +506,47 @@ export class Credential {
   }
 
   /**
+   * Signs this credential out locally: its tokens are wiped from memory and from the store, and
+   * every tab and process sharing the store drops them too. Nothing is sent to the server (a
+   * later `revoke()` does that). A credential whose source needs a user (a refresh token) is then
+   * `reauth-required`; one that can obtain tokens on its own (client credentials, API keys)
+   * fetches a new token on its next request.
+   *
+   * @example
+   * ```ts
+   * logoutButton.onclick = async () => { await me.forget(); showSignIn(); };
+   * ```
+   */
+  async forget(): Promise<void> {
+    if (this.#closed) throw closedError(this.id);
+    this.#forgetLocally();
+    await this.#inflight?.catch(() => {});
+    await this.#runtime.store.delete(this.id).catch((error: unknown) => {
+      this.#log('error', 'deleting the stored record failed', {
+        id: this.id,
+        store: this.#runtime.store.kind,
+        error: describe(error),
+      });
+    });
+  }
+
+  /** Drops the tokens held here (after a local or announced sign-out). */
+  #forgetLocally(): void {
+    this.#tokens = undefined;
+    this.#version = undefined;
+    this.#generation++;
+    this.#refreshAt = Number.POSITIVE_INFINITY;
+    this.#retryAt = undefined;
+    this.#lastError = undefined;
+    this.#metaDirty = false;
+    this.#clearTimer();
+    if (this.#source.kind === 'refresh_token' && !this.#reauth) {
+      this.#reauth = new ReauthRequiredError(this.id);
+      this.#emit('reauth-required', { id: this.id, error: 'signed_out' });
+    }
+  }
+
+  /**
    * Listens to this credential's events (the warden receives them too).
    * @param event - The event name.
    * @param listener - The listener.
@@ -538,6 +605,7 @@ export class Credential {
     this.#clearTimer();
     this.#abort.abort(closedError(this.id));
     this.#events.removeAllListeners();
+    this.#unwatch?.();
     this.#runtime.forget(this.id);
     await this.#inflight?.catch(() => {});
     await this.#flushMeta();
@@ -604,6 +672,7 @@ export class Credential {
     if (!outcome.authenticated) return;
     this.#requests++;
     this.#meta.uses++;
+    this.#pendingUses++;
     this.#meta.lastUsedAt = Date.now();
     this.#metaDirty = true;
     if (this.#flushTimer === undefined && !this.#closed) {
@@ -625,7 +694,14 @@ export class Credential {
     const tokens = this.#tokens;
     if (!this.#metaDirty || !tokens || this.#reauth) return;
     this.#metaDirty = false;
-    await this.#write(tokens);
+    if (await this.#write(tokens, this.#version)) {
+      // Another process stored a newer set: never overwrite it with ours; take it over, and the
+      // usage counted here goes out with the next write.
+      const latest = await this.#runtime.store.get(this.id).catch(() => undefined);
+      if (latest && this.#adoptable(latest.tokens)) this.#adopt(latest, 'shared', Date.now());
+      else if (latest) this.#version = latest.version;
+      this.#metaDirty = true;
+    }
   }
 
   #attach(set: TokenSet): AttachedToken {
@@ -702,13 +778,29 @@ export class Credential {
 
   async #obtain(reason: RefreshReason): Promise<TokenSet> {
     const started = Date.now();
-    const previous = this.#tokens;
     this.#clearTimer();
+    const store = this.#runtime.store;
+    let lease: StoreLease | undefined;
     try {
+      let previous = this.#tokens;
+      let expected: number | null | undefined = this.#version;
+      if (store.lock) {
+        lease = await store.lock(this.id, { ttlMs: this.#lockTtlMs, signal: this.#abort.signal });
+        // Double-checked refresh: whoever held the lock before may have refreshed already.
+        const latest = await store.get(this.id);
+        expected = latest ? latest.version : null;
+        if (latest && this.#adoptable(latest.tokens)) {
+          this.#adopt(latest, 'shared', started);
+          return latest.tokens;
+        }
+        // The stored set carries the newest refresh token, whoever stored it.
+        if (latest) previous = latest.tokens;
+      }
+      const signal = lease ? anySignal([this.#abort.signal, lease.signal]) : this.#abort.signal;
       const set = await this.#source.obtain({
         credentialId: this.id,
         current: previous,
-        signal: this.#abort.signal,
+        signal,
         fetch: this.#runtime.fetch,
         timeoutMs: this.#timeoutMs,
         maxResponseBytes: this.#maxResponseBytes,
@@ -716,7 +808,12 @@ export class Credential {
         clock: this.#runtime.clock,
       });
       if (this.#closed) throw closedError(this.id);
-      await this.#persist(set);
+      // Durably stored before anyone is handed the new token or the lock is released.
+      const winner = await this.#persist(set, expected);
+      if (winner) {
+        this.#adopt(winner, 'shared', started);
+        return winner.tokens;
+      }
       this.#tokens = set;
       this.#generation++;
       this.#failures = 0;
@@ -748,23 +845,97 @@ export class Credential {
       return set;
     } catch (caught) {
       throw this.#failed(reason, caught);
+    } finally {
+      await lease?.release().catch(() => {});
     }
   }
 
-  async #persist(set: TokenSet): Promise<void> {
+  /** Whether a token set found in the store (or announced) should replace ours without a refresh. */
+  #adoptable(candidate: TokenSet): boolean {
+    const ours = this.#tokens;
+    if (!this.#usable(candidate, Date.now())) return false;
+    return !ours || !timingSafeEqual(candidate.revealAccessToken(), ours.revealAccessToken());
+  }
+
+  /** Takes over a token set that another tab, process or instance obtained. */
+  #adopt(record: StoredRecord, reason: RefreshReason, started: number): void {
+    const set = record.tokens;
+    this.#tokens = set;
+    this.#version = record.version;
+    this.#generation++;
+    this.#failures = 0;
+    this.#retryAt = undefined;
+    this.#lastError = undefined;
+    this.#meta = mergeMeta(record.meta, this.#meta, this.#pendingUses);
+    this.#refreshAt = this.#computeRefreshAt(set);
+    this.#schedule(this.#refreshAt);
+    const durationMs = Date.now() - started;
+    this.#emit('refresh', {
+      id: this.id,
+      reason,
+      expiresAt: set.expiresAt,
+      rotated: false,
+      durationMs,
+    });
+    this.#log('info', 'token taken over from the store', {
+      id: this.id,
+      reason,
+      expiresAt: set.expiresAt,
+    });
+  }
+
+  /** A change announced by the store (another tab or process wrote or deleted the record). */
+  #changed(change: StoreChange): void {
+    if (this.#closed) return;
+    if (change.record === undefined) {
+      this.#forgetLocally();
+      return;
+    }
+    if (!this.#reauth && this.#adoptable(change.record.tokens)) {
+      this.#adopt(change.record, 'shared', Date.now());
+    }
+  }
+
+  /**
+   * Stores a new set with its metadata. Returns the record that won instead when a newer one
+   * was written meanwhile (the lock expired under a slow holder): that one is never overwritten.
+   */
+  async #persist(
+    set: TokenSet,
+    expected: number | null | undefined,
+  ): Promise<StoredRecord | undefined> {
     const now = Date.now();
     if (this.#meta.createdAt === 0) this.#meta.createdAt = now;
     this.#meta.refreshedAt = now;
     this.#meta.refreshes++;
     this.#metaDirty = false;
-    await this.#write(set);
+    const conflict = await this.#write(set, expected);
+    if (!conflict) return undefined;
+    const latest = await this.#runtime.store.get(this.id).catch(() => undefined);
+    this.#emit('anomaly', {
+      id: this.id,
+      kind: 'store-conflict',
+      severity: 'warning',
+      evidence: { store: this.#runtime.store.kind, lockTtlMs: this.#lockTtlMs },
+    });
+    return latest && this.#usable(latest.tokens, Date.now()) ? latest : undefined;
   }
 
-  async #write(set: TokenSet): Promise<void> {
+  /** Writes the record; `true` when a compare-and-swap found a newer record. */
+  async #write(set: TokenSet, expected: number | null | undefined): Promise<boolean> {
     const record: StoredRecord = { tokens: set, meta: { ...this.#meta } };
+    const pending = this.#pendingUses;
     try {
-      await this.#runtime.store.set(this.id, record);
+      const version = await this.#runtime.store.set(
+        this.id,
+        record,
+        expected === undefined ? undefined : { expectedVersion: expected },
+      );
+      this.#version = typeof version === 'number' ? version : undefined;
+      this.#pendingUses -= pending;
+      return false;
     } catch (error) {
+      if (error instanceof TokenWardenError && error.code === 'ERR_STORE_CONFLICT') return true;
       // The new set is still used from memory: with a rotating refresh token, dropping it would
       // lose the only valid refresh token.
       this.#log('error', 'storing the token set failed', {
@@ -772,6 +943,7 @@ export class Credential {
         store: this.#runtime.store.kind,
         error: describe(error),
       });
+      return false;
     }
   }
 
@@ -888,7 +1060,9 @@ export class Credential {
   #load(): Promise<void> {
     this.#loading ??= this.#runtime.store.get(this.id).then(
       (record) => {
+        this.#unwatch ??= this.#runtime.store.watch?.(this.id, (change) => this.#changed(change));
         if (record) this.#adoptMeta(record.meta);
+        if (record) this.#version = record.version;
         const stored = record?.tokens;
         if (stored && !this.#tokens && this.#usable(stored, Date.now())) {
           this.#tokens = stored;
@@ -913,16 +1087,8 @@ export class Credential {
 
   /** Continues the stored usage history, adding what happened in this process before loading. */
   #adoptMeta(stored: RecordMeta): void {
-    const local = this.#meta;
-    this.#meta = {
-      createdAt:
-        local.createdAt === 0 ? stored.createdAt : Math.min(stored.createdAt, local.createdAt),
-      refreshedAt: Math.max(stored.refreshedAt, local.refreshedAt),
-      uses: stored.uses + local.uses,
-      refreshes: stored.refreshes + local.refreshes,
-    };
-    const lastUsedAt = Math.max(stored.lastUsedAt ?? 0, local.lastUsedAt ?? 0);
-    if (lastUsedAt > 0) this.#meta.lastUsedAt = lastUsedAt;
+    this.#meta = mergeMeta(stored, this.#meta, this.#pendingUses);
+    if (this.#meta.createdAt === 0) this.#meta.createdAt = stored.createdAt;
   }
 
   #assertUsable(): void {
@@ -963,6 +1129,27 @@ export class Credential {
  */
 function expiryMargin(lifetime: number): number {
   return Math.min(5_000, Math.max(1_000, lifetime / 10), lifetime / 4);
+}
+
+/**
+ * The usage history to keep when taking over a stored record: the stored one, plus the uses
+ * counted here that no write has carried yet, and the latest use seen by either.
+ */
+function mergeMeta(
+  stored: RecordMeta,
+  local: RecordMeta,
+  pendingUses: number,
+): { -readonly [K in keyof RecordMeta]: RecordMeta[K] } {
+  const merged: { -readonly [K in keyof RecordMeta]: RecordMeta[K] } = {
+    createdAt:
+      local.createdAt === 0 ? stored.createdAt : Math.min(stored.createdAt, local.createdAt),
+    refreshedAt: Math.max(stored.refreshedAt, local.refreshedAt),
+    uses: stored.uses + pendingUses,
+    refreshes: Math.max(stored.refreshes, local.refreshes),
+  };
+  const lastUsedAt = Math.max(stored.lastUsedAt ?? 0, local.lastUsedAt ?? 0);
+  if (lastUsedAt > 0) merged.lastUsedAt = lastUsedAt;
+  return merged;
 }
 
 function isAbsoluteUrl(value: string | URL): boolean {

@@ -52,6 +52,10 @@ export type TokenWardenErrorCode =
   | 'ERR_REFRESH_LOOP'
   /** A store's backing data could not be parsed; it was discarded. */
   | 'ERR_STORE_CORRUPT'
+  /** A versioned write lost a compare-and-swap: a newer record was written meanwhile. */
+  | 'ERR_STORE_CONFLICT'
+  /** A store lock could not be taken in time. */
+  | 'ERR_LOCK_TIMEOUT'
   /** A store could not be used (I/O error, missing platform feature, locked keychain). */
   | 'ERR_STORE_UNAVAILABLE'
   /** A store's encryption key is missing, malformed or unusable. */

@@ -18,7 +18,9 @@ export type RefreshReason =
   /** After a 401 or `getToken({ forceRefresh: true })`. */
   | 'forced'
   /** The `keepFresh` timer. */
-  | 'scheduled';
+  | 'scheduled'
+  /** Another tab, process or instance sharing the store obtained the token; this one took it over. */
+  | 'shared';
 
 /**
  * Payload of the `refresh` event: a new token set is in use. Never carries a token.

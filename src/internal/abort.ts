@@ -55,3 +55,18 @@ export function raceSignal<T>(
 ): Promise<T> {
   return untilAborted(promise, signal, abortError);
 }
+
+/** A signal that aborts when any of `signals` does (AbortSignal.any, where the runtime lacks it). */
+export function anySignal(signals: readonly AbortSignal[]): AbortSignal {
+  const native = (AbortSignal as { any?: (signals: AbortSignal[]) => AbortSignal }).any;
+  if (native) return native([...signals]);
+  const controller = new AbortController();
+  for (const signal of signals) {
+    if (signal.aborted) {
+      controller.abort(signal.reason);
+      break;
+    }
+    signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+  }
+  return controller.signal;
+}

@@ -1,9 +1,13 @@
+import { TokenWardenError } from '../errors.js';
 import { INSPECT, REDACTED } from '../internal/redact.js';
+import { localLock } from './local-lock.js';
 import type { StoredRecord, TokenStore } from './types.js';
 
 /**
- * A store that keeps token sets in memory only: nothing survives a restart, and nothing is ever
- * written anywhere. The default store of {@link createWarden}.
+ * A store that keeps records in memory only: nothing survives a restart, and nothing is ever
+ * written anywhere. The default store of {@link createWarden}. It has versions (compare-and-swap
+ * writes) and a lock, so credentials of several wardens sharing one memory store in a process
+ * refresh once between them.
  *
  * @returns A {@link TokenStore}.
  * @example
@@ -13,14 +17,26 @@ import type { StoredRecord, TokenStore } from './types.js';
  * ```
  */
 export function memoryStore(): TokenStore {
-  const records = new Map<string, StoredRecord>();
+  const records = new Map<string, StoredRecord & { version: number }>();
+  let versions = 0;
+  const locks = localLock();
   return {
     kind: 'memory',
     async get(id) {
       return records.get(id);
     },
-    async set(id, record) {
-      records.set(id, record);
+    async set(id, record, options) {
+      const expected = options?.expectedVersion;
+      if (expected !== undefined && (records.get(id)?.version ?? null) !== expected) {
+        throw new TokenWardenError(
+          'ERR_STORE_CONFLICT',
+          `The record of "${id}" changed since it was read; it was not overwritten.`,
+          { credentialId: id },
+        );
+      }
+      const version = ++versions;
+      records.set(id, { ...record, version });
+      return version;
     },
     async delete(id) {
       records.delete(id);
@@ -28,6 +44,7 @@ export function memoryStore(): TokenStore {
     async list() {
       return [...records.keys()];
     },
+    lock: (id, options) => locks.acquire(id, options),
     async close() {
       records.clear();
     },

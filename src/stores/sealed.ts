@@ -2,7 +2,7 @@ import { invalidArgument, TokenWardenError } from '../errors.js';
 import { INSPECT, REDACTED } from '../internal/redact.js';
 import { openRecord, sealRecord } from './envelope.js';
 import { type KeyInput, toKeyProvider } from './keys.js';
-import type { RecordBackend, StoredRecord, StoreHooks, TokenStore } from './types.js';
+import type { RecordBackend, StoreChange, StoredRecord, StoreHooks, TokenStore } from './types.js';
 
 /**
  * A persistent store that seals every record before its backend sees it. This is the one
@@ -74,22 +74,17 @@ export function sealedStore(backend: RecordBackend, key: KeyInput): SealedStore 
     }
   };
 
-  const read = async (id: string): Promise<StoredRecord | undefined> => {
-    let sealed: string | undefined;
-    try {
-      sealed = await backend.read(id);
-    } catch (error) {
-      if (error instanceof TokenWardenError && error.code === 'ERR_STORE_CORRUPT') {
-        await backend.clear().catch(() => {});
-        tamper(id);
-        return undefined;
-      }
-      throw error;
-    }
-    if (sealed === undefined) return undefined;
+  /** Opens a sealed record, discarding and reporting it when it does not open. */
+  const unseal = async (
+    id: string,
+    sealed: string,
+    version: number | undefined,
+  ): Promise<StoredRecord | undefined> => {
     await currentKey();
     const opened = await openRecord(sealed, id, keys);
-    if (opened.status === 'ok') return opened.record;
+    if (opened.status === 'ok') {
+      return version === undefined ? opened.record : { ...opened.record, version };
+    }
     // Either way the record is never used: flipped, truncated or swapped records fail to open,
     // and one under a key this store does not hold (a wrong or lost key) is never decrypted with
     // another. Both are reported, so a wrong key is as visible as a tampered file.
@@ -98,16 +93,64 @@ export function sealedStore(backend: RecordBackend, key: KeyInput): SealedStore 
     return undefined;
   };
 
+  const read = async (id: string): Promise<StoredRecord | undefined> => {
+    let found: { sealed: string; version?: number } | undefined;
+    try {
+      found = backend.readVersioned
+        ? await backend.readVersioned(id)
+        : await backend.read(id).then((sealed) => (sealed === undefined ? undefined : { sealed }));
+    } catch (error) {
+      if (error instanceof TokenWardenError && error.code === 'ERR_STORE_CORRUPT') {
+        await backend.clear().catch(() => {});
+        tamper(id);
+        return undefined;
+      }
+      throw error;
+    }
+    return found === undefined ? undefined : unseal(id, found.sealed, found.version);
+  };
+
   const store: SealedStore = {
     kind: backend.kind,
     get: (id) => read(id),
-    set: (id, record) =>
+    set: (id, record, options) =>
       serial(async () => {
         const sealed = await sealRecord(record, id, await currentKey());
-        await backend.write(id, sealed);
+        const expected = options?.expectedVersion;
+        if (expected === undefined || !backend.compareAndWrite) {
+          const version = await backend.write(id, sealed);
+          return typeof version === 'number' ? version : undefined;
+        }
+        const version = await backend.compareAndWrite(id, sealed, expected);
+        if (version === false) {
+          throw new TokenWardenError(
+            'ERR_STORE_CONFLICT',
+            `The record of "${id}" in the ${backend.kind} store changed since it was read; it was not overwritten.`,
+            { credentialId: id },
+          );
+        }
+        return version;
       }),
     delete: (id) => backend.remove(id),
     list: () => backend.ids(),
+    ...(backend.lock && { lock: backend.lock.bind(backend) }),
+    ...(backend.watch && {
+      watch(id: string, listener: (change: StoreChange) => void) {
+        return (backend.watch as NonNullable<RecordBackend['watch']>)(id, (sealed, version) => {
+          if (sealed === undefined) {
+            listener({ id, record: undefined });
+            return;
+          }
+          // An announcement that does not open is dropped and reported like a stored one.
+          unseal(id, sealed, version).then(
+            (record) => {
+              if (record) listener({ id, record });
+            },
+            () => {},
+          );
+        });
+      },
+    }),
     bind(next) {
       hooks = next;
     },

@@ -37,6 +37,77 @@ export interface StoredRecord {
   readonly tokens: TokenSet;
   /** Usage metadata. */
   readonly meta: RecordMeta;
+  /**
+   * The record's version in a store that supports compare-and-swap (the fencing version): it
+   * grows with every write. Set by the store on read; ignored on write.
+   */
+  readonly version?: number;
+}
+
+/**
+ * Options of a {@link TokenStore} write.
+ *
+ * @example
+ * ```ts
+ * const current = await store.get('billing');
+ * await store.set('billing', next, { expectedVersion: current?.version ?? null });
+ * ```
+ */
+export interface StoreWriteOptions {
+  /**
+   * Write only if the stored record still has this version (`null`: only if there is none);
+   * otherwise fail with `ERR_STORE_CONFLICT`, so an older writer never overwrites a newer token
+   * set. Stores without versions ignore it.
+   * @default undefined (unconditional)
+   */
+  expectedVersion?: number | null;
+}
+
+/**
+ * A held store lock. Release it in a `finally`.
+ *
+ * @example
+ * ```ts
+ * const lease = await store.lock!('billing', { ttlMs: 30_000 });
+ * try { await refreshUnderLock(); } finally { await lease.release(); }
+ * ```
+ */
+export interface StoreLease {
+  /** Aborted if the lock was lost before release (it expired, or its backend went away). */
+  readonly signal: AbortSignal;
+  /** Releases the lock if this lease still holds it (compare-and-delete). */
+  release(): Promise<void>;
+}
+
+/**
+ * Options of {@link TokenStore.lock}.
+ *
+ * @example
+ * ```ts
+ * const lease = await store.lock!('billing', { ttlMs: 45_000, signal: AbortSignal.timeout(60_000) });
+ * ```
+ */
+export interface StoreLockOptions {
+  /** How long the lock lives if its holder dies without releasing it, in milliseconds. */
+  ttlMs: number;
+  /** Stop waiting for the lock. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A change another tab, process or instance made to a record, as announced by the store.
+ * `record` is `undefined` when the record was deleted (a logout or revocation elsewhere).
+ *
+ * @example
+ * ```ts
+ * store.watch?.('billing', ({ record }) => console.log(record ? 'rotated elsewhere' : 'signed out'));
+ * ```
+ */
+export interface StoreChange {
+  /** The credential id. */
+  readonly id: string;
+  /** The new record, or `undefined` after a delete. */
+  readonly record: StoredRecord | undefined;
 }
 
 /**
@@ -76,8 +147,11 @@ export interface TokenStore {
    * Writes a credential's record; resolves once the write is durable.
    * @param id - The credential id.
    * @param record - The record.
+   * @param options - A compare-and-swap condition, for stores with versions.
+   * @returns The record's new version, in stores that have versions.
+   * @throws {@link TokenWardenError} `ERR_STORE_CONFLICT` when `expectedVersion` no longer holds.
    */
-  set(id: string, record: StoredRecord): Promise<void>;
+  set(id: string, record: StoredRecord, options?: StoreWriteOptions): Promise<number | undefined>;
   /**
    * Removes a credential's record.
    * @param id - The credential id.
@@ -88,6 +162,22 @@ export interface TokenStore {
    * @returns The ids.
    */
   list(): Promise<string[]>;
+  /**
+   * Takes the lock that serialises refreshes of one credential across every tab, process or
+   * instance sharing this store. Optional: stores without it refresh per process.
+   * @param id - The credential id.
+   * @param options - TTL and an abort signal.
+   * @returns The lease.
+   * @throws {@link TokenWardenError} `ERR_LOCK_TIMEOUT` / `ERR_ABORTED` when the wait ends.
+   */
+  lock?(id: string, options: StoreLockOptions): Promise<StoreLease>;
+  /**
+   * Subscribes to changes other tabs or processes make to a record. Optional.
+   * @param id - The credential id.
+   * @param listener - Called with each change (never for this store object's own writes).
+   * @returns A function that unsubscribes.
+   */
+  watch?(id: string, listener: (change: StoreChange) => void): () => void;
   /**
    * Receives the warden's hooks (tamper reports). Optional.
    * @param hooks - The hooks.
@@ -134,8 +224,9 @@ export interface RecordBackend {
    * Writes one sealed record durably.
    * @param id - The credential id.
    * @param sealed - The sealed record.
+   * @returns The record's new version, in backends that have versions.
    */
-  write(id: string, sealed: string): Promise<void>;
+  write(id: string, sealed: string): Promise<number | undefined | void>;
   /**
    * Writes many sealed records at once (all or nothing where the backend can). Optional: the
    * sealed store falls back to one `write` per record.
@@ -154,6 +245,28 @@ export interface RecordBackend {
   ids(): Promise<string[]>;
   /** Removes every record. */
   clear(): Promise<void>;
+  /**
+   * Reads one sealed record with its version. Optional: with {@link RecordBackend.compareAndWrite},
+   * it gives the sealed store compare-and-swap writes.
+   * @param id - The credential id.
+   * @returns The sealed record and its version, or `undefined`.
+   */
+  readVersioned?(id: string): Promise<{ sealed: string; version: number } | undefined>;
+  /**
+   * Writes one sealed record if the stored version is still `expected` (`null`: no record).
+   * @param id - The credential id.
+   * @param sealed - The sealed record.
+   * @param expected - The version the writer last read.
+   * @returns The new version, or `false` when the condition failed.
+   */
+  compareAndWrite?(id: string, sealed: string, expected: number | null): Promise<number | false>;
+  /** Takes the per-credential refresh lock. Optional; see {@link TokenStore.lock}. */
+  lock?(id: string, options: StoreLockOptions): Promise<StoreLease>;
+  /**
+   * Announces changes made elsewhere: the new sealed record (with its version, where the
+   * backend has versions), or `undefined` after a delete. Optional; see {@link TokenStore.watch}.
+   */
+  watch?(id: string, listener: (sealed: string | undefined, version?: number) => void): () => void;
   /** Releases resources. Optional. */
   close?(): Promise<void>;
 }
