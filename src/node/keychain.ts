@@ -1,6 +1,7 @@
 import { invalidArgument } from '../errors.js';
 import {
   deriveKid,
+  importSealingKey,
   type KeyInput,
   type KeyProvider,
   keyBytes,
@@ -116,7 +117,7 @@ export function keychainKey(options: KeychainKeyOptions): KeyProvider {
       bytes.fill(0);
       return undefined;
     }
-    return remember(await importKey(kid, bytes));
+    return remember(await importSealingKey(kid, bytes));
   };
 
   const create = async (): Promise<SealingKey> => {
@@ -125,7 +126,7 @@ export function keychainKey(options: KeychainKeyOptions): KeyProvider {
     await slot(kid).set(toBase64Url(bytes));
     // The pointer moves only once the key is stored: a crash never leaves it naming no key.
     await pointer.set(kid);
-    return remember(await importKey(kid, bytes));
+    return remember(await importSealingKey(kid, bytes));
   };
 
   const load = async (): Promise<SealingKey> => {
@@ -330,20 +331,4 @@ function checkService(service: unknown, factory: string): string {
     );
   }
   return service;
-}
-
-async function importKey(kid: string, bytes: Uint8Array): Promise<SealingKey> {
-  try {
-    // Non-extractable: the bytes cannot be read back out of the key object.
-    const key = await crypto.subtle.importKey(
-      'raw',
-      bytes as Uint8Array<ArrayBuffer>,
-      { name: 'AES-GCM' },
-      false,
-      ['encrypt', 'decrypt'],
-    );
-    return Object.freeze({ kid, key });
-  } finally {
-    bytes.fill(0);
-  }
 }

@@ -178,17 +178,26 @@ export function redacted<T extends object>(provider: T): T {
 }
 
 async function fromBytes(bytes: Uint8Array): Promise<SealingKey> {
-  const kid = await deriveKid(bytes);
-  // Imported non-extractable, so the bytes cannot be read back out of the key object.
-  const key = await crypto.subtle.importKey(
-    'raw',
-    bytes as Uint8Array<ArrayBuffer>,
-    { name: 'AES-GCM' },
-    false,
-    ['encrypt', 'decrypt'],
-  );
-  bytes.fill(0);
-  return Object.freeze({ kid, key });
+  return importSealingKey(await deriveKid(bytes), bytes);
+}
+
+/**
+ * Imports 32 key bytes as a non-extractable AES-GCM key, so the bytes cannot be read back out
+ * of the key object, and zeroes them.
+ */
+export async function importSealingKey(kid: string, bytes: Uint8Array): Promise<SealingKey> {
+  try {
+    const key = await crypto.subtle.importKey(
+      'raw',
+      bytes as Uint8Array<ArrayBuffer>,
+      { name: 'AES-GCM' },
+      false,
+      ['encrypt', 'decrypt'],
+    );
+    return Object.freeze({ kid, key });
+  } finally {
+    bytes.fill(0);
+  }
 }
 
 /** base64url without padding. */
