@@ -158,6 +158,15 @@ export interface OidcServer {
   /** Changes access-token lifetimes for tokens issued from now on. */
   setTtl(ttl: Partial<TokenTtls>): void;
   /**
+   * Holds each token-endpoint request that arrives from now on for `ms` milliseconds at the
+   * door, before oidc-provider sees it. A held request whose client disconnects meanwhile (a
+   * killed process) is dropped: never processed, never in `tokenRequests`, so a refresh token it
+   * carried stays unredeemed. `0` stops holding new requests (held ones wait out their time).
+   */
+  holdTokenRequests(ms: number): void;
+  /** Token requests held at the door right now, and those dropped because their client left. */
+  heldTokenRequests(): { readonly waiting: number; readonly dropped: number };
+  /**
    * Calls the test grant over HTTP and returns a fresh refresh token (rotating on every use)
    * and access token. Counts as a token request of grant type {@link MINT_REFRESH_GRANT}.
    */
@@ -245,6 +254,25 @@ function record(req: IncomingMessage, body: Buffer): RecordedRequest {
   };
 }
 
+/** Waits `ms`; resolves `true` as soon as the client's connection closes (the request is dropped). */
+function holdAtDoor(res: ServerResponse, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (res.destroyed || res.socket?.destroyed) {
+      resolve(true);
+      return;
+    }
+    const gone = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      res.off('close', gone);
+      resolve(res.destroyed || res.socket?.destroyed === true);
+    }, ms);
+    res.once('close', gone);
+  });
+}
+
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -302,13 +330,23 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
   // Both servers listen first so that the issuer and the resource indicator know their ports.
   let opHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   let rsHandler: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
+  const hold = { ms: 0, waiting: 0, dropped: 0 };
   const opServer = createServer((req, res) => {
-    void readBody(req).then((body) => {
+    void readBody(req).then(async (body) => {
       requests.push(record(req, body));
       // oidc-provider reads an already-consumed body from req.body (its "upstream parser"
       // fallback); the raw buffer keeps its form-urlencoded parsing byte-exact.
       (req as IncomingMessage & { body?: Buffer }).body = body;
       if (req.method === 'POST' && (req.url ?? '').split('?')[0] === '/token') {
+        if (hold.ms > 0) {
+          hold.waiting++;
+          const gone = await holdAtDoor(res, hold.ms);
+          hold.waiting--;
+          if (gone) {
+            hold.dropped++;
+            return;
+          }
+        }
         trackTokenResponse(req, res, body);
       }
       opHandler?.(req, res);
@@ -643,6 +681,12 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
     setTtl(next) {
       if (next.accessToken !== undefined) ttl.accessToken = next.accessToken;
       if (next.clientCredentials !== undefined) ttl.clientCredentials = next.clientCredentials;
+    },
+    holdTokenRequests(ms) {
+      hold.ms = Math.max(0, ms);
+    },
+    heldTokenRequests() {
+      return { waiting: hold.waiting, dropped: hold.dropped };
     },
     async mintRefreshToken({ client = 'refresh', clientId, sub } = {}) {
       const form = new URLSearchParams({ grant_type: MINT_REFRESH_GRANT });
