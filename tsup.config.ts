@@ -1,7 +1,12 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', browser: 'src/browser/index.ts', node: 'src/node/index.ts' },
+  entry: {
+    index: 'src/index.ts',
+    browser: 'src/browser/index.ts',
+    node: 'src/node/index.ts',
+    redis: 'src/redis/index.ts',
+  },
   format: ['esm'],
   target: 'es2022',
   platform: 'neutral',
