@@ -782,14 +782,28 @@ export class Credential {
     const store = this.#runtime.store;
     let lease: StoreLease | undefined;
     try {
-      let previous = this.#tokens;
+      // The set this refresh replaces. Compared with it, not with what is held when the lock is
+      // granted: an announcement may have brought the other holder's set here meanwhile.
+      const replacing = this.#tokens;
+      let previous = replacing;
       let expected: number | null | undefined = this.#version;
       if (store.lock) {
         lease = await store.lock(this.id, { ttlMs: this.#lockTtlMs, signal: this.#abort.signal });
         // Double-checked refresh: whoever held the lock before may have refreshed already.
         const latest = await store.get(this.id);
         expected = latest ? latest.version : null;
-        if (latest && this.#adoptable(latest.tokens)) {
+        // Signed out (in another tab or process) while waiting: the refresh token is not redeemed.
+        if (this.#reauth) throw this.#reauth;
+        if (
+          latest &&
+          this.#usable(latest.tokens, Date.now()) &&
+          !(replacing && sameAccessToken(latest.tokens, replacing))
+        ) {
+          if (this.#tokens && sameAccessToken(latest.tokens, this.#tokens)) {
+            // Already taken over from the announcement.
+            this.#version = latest.version;
+            return this.#tokens;
+          }
           this.#adopt(latest, 'shared', started);
           return latest.tokens;
         }
@@ -844,6 +858,7 @@ export class Credential {
       });
       return set;
     } catch (caught) {
+      if (caught !== undefined && caught === this.#reauth) throw caught; // reported already
       throw this.#failed(reason, caught);
     } finally {
       await lease?.release().catch(() => {});
@@ -1129,6 +1144,11 @@ export class Credential {
  */
 function expiryMargin(lifetime: number): number {
   return Math.min(5_000, Math.max(1_000, lifetime / 10), lifetime / 4);
+}
+
+/** Whether two token sets carry the same access token (compared in constant time). */
+function sameAccessToken(a: TokenSet, b: TokenSet): boolean {
+  return timingSafeEqual(a.revealAccessToken(), b.revealAccessToken());
 }
 
 /**

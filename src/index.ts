@@ -46,9 +46,14 @@ export { type SealedStore, sealedStore } from './stores/sealed.js';
 export type {
   RecordBackend,
   RecordMeta,
+  StoreChange,
   StoredRecord,
   StoreHooks,
+  StoreLease,
+  StoreLockOptions,
+  StoreWriteOptions,
   TokenStore,
+  VersionedRecord,
 } from './stores/types.js';
 export * from './token.js';
 export type { CreateKyOptions } from './transport/ky.js';

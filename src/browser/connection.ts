@@ -122,3 +122,41 @@ function request(opening: IDBOpenDBRequest, storeName: string): Promise<IDBDatab
   };
   return promisifyRequest(opening);
 }
+
+/**
+ * Runs `steps` on `store` inside its transaction and resolves once the transaction has committed,
+ * with the value `steps` settled on (`undefined` if none). Reads and writes issued by `steps`,
+ * including those issued from their success callbacks, are one atomic transaction: a readwrite
+ * transaction on a store runs alone, in every tab. `fail` aborts the transaction (nothing it wrote
+ * is kept) and rejects with the given error.
+ */
+export function inTransaction<T>(
+  store: IDBObjectStore,
+  steps: (settle: (value: T) => void, fail: (error: unknown) => void) => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const transaction = store.transaction;
+    let value: T | undefined;
+    let failure: { error: unknown } | undefined;
+    const fail = (error: unknown) => {
+      failure ??= { error };
+      try {
+        transaction.abort();
+      } catch {
+        // Already finished: the rejection below still reports the failure.
+      }
+    };
+    transaction.oncomplete = () => (failure ? reject(failure.error) : resolve(value as T));
+    transaction.onabort = () =>
+      reject(
+        failure ? failure.error : (transaction.error ?? new DOMException('aborted', 'AbortError')),
+      );
+    try {
+      steps((settled) => {
+        value = settled;
+      }, fail);
+    } catch (error) {
+      fail(error);
+    }
+  });
+}

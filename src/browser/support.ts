@@ -34,3 +34,21 @@ export function requireSupport(): void {
     `indexedDbStore() cannot work here: this runtime lacks ${missing.join(' and ')} (as some private browsing modes and insecure contexts do). Use indexedDbStore({ fallback: 'memory' }) or memoryStore() in such environments.`,
   );
 }
+
+/**
+ * The Web Locks API of this runtime, or `undefined` where it is missing (older browsers, some
+ * web views, insecure contexts, Node). Read when a store first takes a lock.
+ */
+export function webLocks(): LockManager | undefined {
+  try {
+    const locks = (globalThis as { navigator?: { locks?: Partial<LockManager> } }).navigator?.locks;
+    return typeof locks?.request === 'function' ? (locks as LockManager) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether this runtime has `BroadcastChannel` (Safari before 15.4 does not). */
+export function hasBroadcastChannel(): boolean {
+  return typeof (globalThis as { BroadcastChannel?: unknown }).BroadcastChannel === 'function';
+}

@@ -226,6 +226,7 @@ export function redisBackend(options: Omit<RedisStoreOptions, 'key'>): RecordBac
 
   return {
     kind: 'redis',
+    shared: true,
     read: (id) => track(readVersioned(id).then((found) => found?.sealed)),
     readVersioned: (id) => track(readVersioned(id)),
     write: (id, sealed) => track(write(id, sealed, '*')),

@@ -85,6 +85,16 @@ export function sealedStore(backend: RecordBackend, key: KeyInput): SealedStore 
     if (opened.status === 'ok') {
       return version === undefined ? opened.record : { ...opened.record, version };
     }
+    if (opened.status === 'unknown-key' && backend.shared) {
+      // In a shared store the record may be the fleet's only copy of a rotated refresh token:
+      // an instance with the wrong key must fail, not delete it and redeem an older token.
+      tamper(id);
+      throw new TokenWardenError(
+        'ERR_KEY_UNAVAILABLE',
+        `The record of "${id}" in the shared ${backend.kind} store is sealed under a key this instance does not hold. Give every instance the same key.`,
+        { credentialId: id },
+      );
+    }
     // Either way the record is never used: flipped, truncated or swapped records fail to open,
     // and one under a key this store does not hold (a wrong or lost key) is never decrypted with
     // another. Both are reported, so a wrong key is as visible as a tampered file.

@@ -193,6 +193,21 @@ export interface TokenStore {
 }
 
 /**
+ * A sealed record with the version a backend keeps beside it.
+ *
+ * @example
+ * ```ts
+ * const found: VersionedRecord | undefined = await backend.readVersioned?.('billing');
+ * ```
+ */
+export interface VersionedRecord {
+  /** The sealed record (a compact JWE). */
+  readonly sealed: string;
+  /** Its version: it grows with every write. */
+  readonly version: number;
+}
+
+/**
  * Where a sealed store keeps its sealed records: opaque strings (compact JWEs) keyed by
  * credential id. Backends never see a token; encryption happens above them.
  *
@@ -212,6 +227,13 @@ export interface TokenStore {
 export interface RecordBackend {
   /** A short name for events and inventories. */
   readonly kind: string;
+  /**
+   * Whether other machines' instances share this backend (Redis). A record under a key this
+   * instance does not hold is then another instance's, or this one is misconfigured: it is kept,
+   * and reading it fails with `ERR_KEY_UNAVAILABLE`, instead of being deleted as a lost key's.
+   * @default false
+   */
+  readonly shared?: boolean;
   /**
    * Reads one sealed record.
    * @param id - The credential id.
@@ -251,7 +273,7 @@ export interface RecordBackend {
    * @param id - The credential id.
    * @returns The sealed record and its version, or `undefined`.
    */
-  readVersioned?(id: string): Promise<{ sealed: string; version: number } | undefined>;
+  readVersioned?(id: string): Promise<VersionedRecord | undefined>;
   /**
    * Writes one sealed record if the stored version is still `expected` (`null`: no record).
    * @param id - The credential id.

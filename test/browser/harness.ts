@@ -36,10 +36,13 @@ export function chromiumPath(): string {
   );
 }
 
-/** Bundles the test page with the library source; returns the ES module's code. */
-export async function buildPage(): Promise<string> {
+/**
+ * Bundles a test page (`page.ts` by default, or another module of this folder) with the
+ * library source; returns the ES module's code.
+ */
+export async function buildPage(entry = 'page.ts'): Promise<string> {
   const result = await build({
-    entryPoints: [fileURLToPath(new URL('./page.ts', import.meta.url))],
+    entryPoints: [fileURLToPath(new URL(`./${entry}`, import.meta.url))],
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -146,21 +149,41 @@ export async function launchChromium(
     },
     timeout: 30_000,
   });
-  const page = context.pages()[0] ?? (await context.newPage());
+  const tab = await openTab(context, url, context.pages()[0]);
+  return { context, ...tab, close: () => context.close() };
+}
+
+/** One page (tab) of a running Chromium with a test page loaded. */
+export interface BrowserTab {
+  readonly page: Page;
+  /** Everything the page printed to its console, and its uncaught errors. */
+  readonly console: string[];
+  /** Reloads the page and waits for `window.tw`. */
+  reload(): Promise<void>;
+}
+
+/**
+ * Opens `url` in a new tab of `context` (or in `page`) and waits for `window.tw`. The tabs of one
+ * context share the origin's storage, locks and broadcast channels, as tabs of one browser do.
+ */
+export async function openTab(
+  context: BrowserContext,
+  url: string,
+  page?: Page,
+): Promise<BrowserTab> {
+  const tab = page ?? (await context.newPage());
   const output: string[] = [];
-  page.on('console', (message) => output.push(`${message.type()}: ${message.text()}`));
-  page.on('pageerror', (error) => output.push(`pageerror: ${error.message}`));
-  const ready = () => page.waitForFunction(() => 'tw' in window, undefined, { timeout: 10_000 });
-  await page.goto(url);
+  tab.on('console', (message) => output.push(`${message.type()}: ${message.text()}`));
+  tab.on('pageerror', (error) => output.push(`pageerror: ${error.message}`));
+  const ready = () => tab.waitForFunction(() => 'tw' in window, undefined, { timeout: 10_000 });
+  await tab.goto(url);
   await ready();
   return {
-    context,
-    page,
+    page: tab,
     console: output,
     async reload() {
-      await page.reload();
+      await tab.reload();
       await ready();
     },
-    close: () => context.close(),
   };
 }

@@ -121,6 +121,13 @@ function rawOpen(name: string, version?: number): Promise<IDBDatabase> {
   });
 }
 
+/** The sealed string of a stored record: `{ v: version, s: sealed }` (or a plain string, as older versions of the store wrote). */
+function sealedOf(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  const sealed = (value as { s?: unknown } | undefined)?.s;
+  return typeof sealed === 'string' ? sealed : undefined;
+}
+
 async function rawRead(database: string, storeName: string, key: string): Promise<unknown> {
   const db = await rawOpen(database);
   try {
@@ -227,7 +234,7 @@ const api: PageApi = {
     const ring = (await rawRead(KEYS_DB, 'keys', 'ring')) as
       | { current: string; keys: { kid: string; key: CryptoKey }[] }
       | undefined;
-    const record = await rawRead(RECORDS_DB, 'records', 'api');
+    const record = sealedOf(await rawRead(RECORDS_DB, 'records', 'api'));
     const keys = [];
     for (const { kid, key } of ring?.keys ?? []) {
       const attempt = (format: 'raw' | 'jwk') =>
@@ -256,8 +263,9 @@ const api: PageApi = {
   async flipRecord(id) {
     const db = await rawOpen(RECORDS_DB);
     try {
-      const sealed = await done(db.transaction('records').objectStore('records').get(id));
-      if (typeof sealed !== 'string') throw new Error(`no record for ${id}`);
+      const stored = await done(db.transaction('records').objectStore('records').get(id));
+      const sealed = sealedOf(stored);
+      if (sealed === undefined) throw new Error(`no record for ${id}`);
       const parts = sealed.split('.');
       const ciphertext = parts[3] ?? '';
       // A character in the middle carries six full bits (an edge one may only carry padding).
@@ -265,7 +273,10 @@ const api: PageApi = {
       const swapped = ciphertext[middle] === 'A' ? 'B' : 'A';
       parts[3] = ciphertext.slice(0, middle) + swapped + ciphertext.slice(middle + 1);
       await done(
-        db.transaction('records', 'readwrite').objectStore('records').put(parts.join('.'), id),
+        db
+          .transaction('records', 'readwrite')
+          .objectStore('records')
+          .put({ ...(stored as object), s: parts.join('.') }, id),
       );
     } finally {
       db.close();

@@ -88,8 +88,11 @@ describe('indexedDbStore in Chromium', () => {
     expect(records?.map((s) => s.name)).toEqual(['records']);
     const entry = records?.[0]?.entries[0];
     expect(entry?.key).toBe('api');
-    expect(String(entry?.value).split('.')).toHaveLength(5);
-    const header = decodeProtectedHeader(String(entry?.value));
+    // { v: version, s: sealed record }
+    const sealed = String((entry?.value as { s?: unknown } | undefined)?.s);
+    expect(entry?.value).toEqual({ v: expect.any(Number), s: sealed });
+    expect(sealed.split('.')).toHaveLength(5);
+    const header = decodeProtectedHeader(sealed);
     expect(header).toMatchObject({ alg: 'dir', enc: 'A256GCM', tw_slot: 'api' });
     const keyStores = databases.find((db) => db.name === 'tokenwarden-keys')?.stores;
     expect(JSON.stringify(keyStores)).toContain(

@@ -28,6 +28,8 @@ afterEach(() => {
 });
 
 const rawRecord = (id: string, name = 'tokenwarden') => rawGet(name, 'records', id);
+/** The sealed string of a stored record ({ v: version, s: sealed }). */
+const rawSealed = async (id: string) => ((await rawRecord(id)) as { s: string }).s;
 
 describe('indexedDbStore', () => {
   it('keeps sealed JWE strings in its own database and reads them back', async () => {
@@ -37,14 +39,15 @@ describe('indexedDbStore', () => {
     expect((await store.get('billing'))?.tokens.revealAccessToken()).toBe(SENTINEL.accessToken);
     expect(await store.list()).toEqual(['billing']);
 
-    const sealed = await rawRecord('billing');
-    expect(typeof sealed).toBe('string');
-    expect((sealed as string).split('.')).toHaveLength(5);
-    const header = decodeProtectedHeader(sealed as string);
+    const stored = await rawRecord('billing');
+    expect(stored).toEqual({ v: expect.any(Number), s: expect.any(String) });
+    const sealed = await rawSealed('billing');
+    expect(sealed.split('.')).toHaveLength(5);
+    const header = decodeProtectedHeader(sealed);
     expect(header).toMatchObject({ alg: 'dir', enc: 'A256GCM', tw_slot: 'billing' });
     const ring = (await rawGet('tokenwarden-keys', 'keys', 'ring')) as { current: string };
     expect(header.kid).toBe(ring.current);
-    expect(findLeaks([sealed, ring], [SENTINEL.accessToken, SENTINEL.refreshToken])).toEqual([]);
+    expect(findLeaks([stored, ring], [SENTINEL.accessToken, SENTINEL.refreshToken])).toEqual([]);
 
     await store.delete('billing');
     expect(await store.get('billing')).toBeUndefined();
@@ -66,7 +69,7 @@ describe('indexedDbStore', () => {
     const tampered: string[] = [];
     store.bind?.({ tamper: (id) => tampered.push(id) });
     await store.set('billing', sentinelRecord());
-    const sealed = (await rawRecord('billing')) as string;
+    const sealed = await rawSealed('billing');
     const parts = sealed.split('.');
     const ciphertext = parts[3] as string;
     const middle = Math.floor(ciphertext.length / 2);
@@ -74,7 +77,7 @@ describe('indexedDbStore', () => {
       ciphertext.slice(0, middle) +
       (ciphertext[middle] === 'A' ? 'B' : 'A') +
       ciphertext.slice(middle + 1);
-    await rawPut('tokenwarden', 'records', 'billing', parts.join('.'));
+    await rawPut('tokenwarden', 'records', 'billing', { v: 1, s: parts.join('.') });
 
     expect(await store.get('billing')).toBeUndefined();
     expect(tampered).toEqual(['billing']);
@@ -138,7 +141,7 @@ describe('indexedDbStore', () => {
     expect(after.current).not.toBe(before.current);
     expect(after.keys.map((entry) => entry.kid)).toEqual([after.current]);
     for (const id of ['a', 'b']) {
-      expect(decodeProtectedHeader((await rawRecord(id)) as string).kid).toBe(after.current);
+      expect(decodeProtectedHeader(await rawSealed(id)).kid).toBe(after.current);
       expect((await indexedDbStore().get(id))?.tokens.revealAccessToken()).toBe(
         SENTINEL.accessToken,
       );
@@ -261,8 +264,8 @@ describe('a warden with indexedDbStore', () => {
     expect(second.calls.n).toBe(0);
     await w2.close();
 
-    const sealed = (await rawRecord('svc')) as string;
-    await rawPut('tokenwarden', 'records', 'svc', sealed.slice(0, -4));
+    const sealed = await rawSealed('svc');
+    await rawPut('tokenwarden', 'records', 'svc', { v: 1, s: sealed.slice(0, -4) });
     const third = counting('third');
     const w3 = createWarden({ store: indexedDbStore() });
     const tampers: TamperEvent[] = [];

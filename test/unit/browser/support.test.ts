@@ -77,7 +77,10 @@ describe('indexedDbStore without IndexedDB', () => {
     expect(error.code).toBe('ERR_UNSUPPORTED');
     expect(error.message).toContain('WebCrypto');
     expect(await codeOf(store.set('billing', sentinelRecord()))).toBe('ERR_UNSUPPORTED');
-    expect(typeof (await rawGet('tokenwarden', 'records', 'billing'))).toBe('string');
+    expect(await rawGet('tokenwarden', 'records', 'billing')).toEqual({
+      v: expect.any(Number),
+      s: expect.any(String),
+    });
   });
 
   it("lets a warden work from memory, logging the store's error", async () => {
@@ -154,7 +157,10 @@ describe("indexedDbStore({ fallback: 'memory' })", () => {
     store.bind?.({ tamper: (id) => tampered.push(id) });
     await store.set('billing', sentinelRecord());
     expect(store.kind).toBe('indexeddb');
-    expect(typeof (await rawGet('tokenwarden', 'records', 'billing'))).toBe('string');
+    expect(await rawGet('tokenwarden', 'records', 'billing')).toEqual({
+      v: expect.any(Number),
+      s: expect.any(String),
+    });
     await store.rotateKey();
     expect((await indexedDbStore().get('billing'))?.tokens.revealAccessToken()).toBe(
       sentinelRecord().tokens.revealAccessToken(),

@@ -362,3 +362,19 @@ describe('sealedStore with a key that cannot be reached right now', () => {
     expect((await store.get('billing'))?.tokens.revealAccessToken()).toBe(SENTINEL.accessToken);
   });
 });
+
+describe('sealedStore over a shared backend', () => {
+  it('keeps a record under a key this instance does not hold, and fails loudly instead', async () => {
+    const backend = Object.assign(mapBackend(), { shared: true });
+    await sealedStore(backend, KEY_A).set('billing', record());
+    const wrong = sealedStore(backend, KEY_B);
+    const tampered: string[] = [];
+    wrong.bind?.({ tamper: (id) => tampered.push(id) });
+    await expect(wrong.get('billing')).rejects.toMatchObject({ code: 'ERR_KEY_UNAVAILABLE' });
+    expect(backend.records.size).toBe(1);
+    expect(tampered).toEqual(['billing']);
+    expect((await sealedStore(backend, KEY_A).get('billing'))?.tokens.revealAccessToken()).toBe(
+      SENTINEL.accessToken,
+    );
+  });
+});
