@@ -79,6 +79,7 @@ export function sealedStore(backend: RecordBackend, key: KeyInput): SealedStore 
     id: string,
     sealed: string,
     version: number | undefined,
+    stored = true,
   ): Promise<StoredRecord | undefined> => {
     await currentKey();
     const opened = await openRecord(sealed, id, keys);
@@ -98,7 +99,8 @@ export function sealedStore(backend: RecordBackend, key: KeyInput): SealedStore 
     // Either way the record is never used: flipped, truncated or swapped records fail to open,
     // and one under a key this store does not hold (a wrong or lost key) is never decrypted with
     // another. Both are reported, so a wrong key is as visible as a tampered file.
-    await backend.remove(id).catch(() => {});
+    // An announcement that does not open is dropped: the stored record may well be intact.
+    if (stored) await backend.remove(id).catch(() => {});
     tamper(id);
     return undefined;
   };
@@ -151,8 +153,8 @@ export function sealedStore(backend: RecordBackend, key: KeyInput): SealedStore 
             listener({ id, record: undefined });
             return;
           }
-          // An announcement that does not open is dropped and reported like a stored one.
-          unseal(id, sealed, version).then(
+          // An announcement that does not open is reported like a stored one, but only dropped.
+          unseal(id, sealed, version, false).then(
             (record) => {
               if (record) listener({ id, record });
             },

@@ -378,3 +378,35 @@ describe('sealedStore over a shared backend', () => {
     );
   });
 });
+
+describe('sealedStore announcements', () => {
+  it('opens announced records, and drops a forged one without touching the stored record', async () => {
+    const listeners: ((sealed: string | undefined, version?: number) => void)[] = [];
+    const backend = Object.assign(mapBackend(), {
+      watch(_id: string, listener: (sealed: string | undefined, version?: number) => void) {
+        listeners.push(listener);
+        return () => {};
+      },
+    });
+    const store = sealedStore(backend, KEY_A);
+    const tampered: string[] = [];
+    store.bind?.({ tamper: (id) => tampered.push(id) });
+    const changes: unknown[] = [];
+    store.watch?.('billing', (change) => changes.push(change));
+    await store.set('billing', record());
+    const sealed = backend.records.get('billing') as string;
+
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+    listeners[0]?.(flip(sealed, 100), 7);
+    await settle();
+    listeners[0]?.(sealed, 8);
+    await settle();
+    listeners[0]?.(undefined);
+    expect(tampered).toEqual(['billing']);
+    expect(backend.records.get('billing')).toBe(sealed);
+    expect(changes).toMatchObject([
+      { id: 'billing', record: { version: 8 } },
+      { id: 'billing', record: undefined },
+    ]);
+  });
+});
