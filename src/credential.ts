@@ -823,7 +823,7 @@ export class Credential {
       });
       if (this.#closed) throw closedError(this.id);
       // Durably stored before anyone is handed the new token or the lock is released.
-      const winner = await this.#persist(set, expected);
+      const winner = await this.#persist(set, expected, previous);
       if (winner) {
         this.#adopt(winner, 'shared', started);
         return winner.tokens;
@@ -914,19 +914,30 @@ export class Credential {
   /**
    * Stores a new set with its metadata. Returns the record that won instead when a newer one
    * was written meanwhile (the lock expired under a slow holder): that one is never overwritten.
+   * `replaced` is the set this one was obtained from (its refresh token was just redeemed).
    */
   async #persist(
     set: TokenSet,
     expected: number | null | undefined,
+    replaced: TokenSet | undefined,
   ): Promise<StoredRecord | undefined> {
     const now = Date.now();
     if (this.#meta.createdAt === 0) this.#meta.createdAt = now;
     this.#meta.refreshedAt = now;
     this.#meta.refreshes++;
     this.#metaDirty = false;
-    const conflict = await this.#write(set, expected);
+    let conflict = await this.#write(set, expected);
+    let latest: StoredRecord | undefined;
+    for (let attempt = 0; conflict; attempt++) {
+      latest = await this.#runtime.store.get(this.id).catch(() => undefined);
+      // Another instance's usage write moved the version on but kept the set this refresh
+      // replaced: ours is still the newer set and must be stored (its predecessor's refresh
+      // token is spent), so it goes over that record, with the usage merged in.
+      if (!latest || !replaced || !sameAccessToken(latest.tokens, replaced) || attempt >= 3) break;
+      this.#meta = mergeMeta(latest.meta, this.#meta, this.#pendingUses);
+      conflict = await this.#write(set, latest.version ?? null);
+    }
     if (!conflict) return undefined;
-    const latest = await this.#runtime.store.get(this.id).catch(() => undefined);
     this.#emit('anomaly', {
       id: this.id,
       kind: 'store-conflict',
