@@ -13,6 +13,7 @@ import {
   isAlive,
   LockLostError,
 } from './internal/file-lock.js';
+import { refreshLockPath, takeRefreshLock } from './internal/refresh-lock.js';
 
 /**
  * Options of {@link fileStore}.
@@ -47,15 +48,24 @@ export interface FileStoreOptions {
    */
   lockTimeout?: Duration | undefined;
   /**
-   * Age after which a lock whose holder cannot be shown alive is broken: a holder on another
-   * host, or one whose pid was reused. A lock whose holder died on this host is broken at once.
+   * Age after which the file's write lock is broken when its holder cannot be shown alive: a
+   * holder on another host, or one whose pid was reused. A lock whose holder died on this host
+   * is broken at once. (Refresh locks live for the credential's `lockTtl` instead.)
    * @default '30s'
    */
   staleLockAfter?: Duration | undefined;
 }
 
-/** The file's layout, version 1: `{ "v": 1, "records": { "<credential id>": "<compact JWE>" } }`. */
-const VERSION = 1;
+/**
+ * The file's layout, version 2:
+ * `{ "v": 2, "seq": 17, "records": { "<credential id>": { "version": 17, "sealed": "<compact JWE>" } } }`.
+ * `seq` is the last version handed out; every write takes the next one. Layout 1,
+ * `{ "v": 1, "records": { "<credential id>": "<compact JWE>" } }`, is read with every record at
+ * version 0 and rewritten as layout 2 by the next write.
+ */
+const LAYOUT = 2;
+/** The layout before record versions, still read. */
+const LEGACY_LAYOUT = 1;
 /** No real token file comes near this (a sealed record is at most 256 KiB); larger is junk. */
 const MAX_FILE_BYTES = 64 * 1024 * 1024;
 /** Retries of a write whose lock was taken over while it worked. */
@@ -71,6 +81,13 @@ const LOCK_LOST_RETRIES = 3;
  *   the file, then the directory is fsynced. A crash leaves the old file or the new one.
  * - Processes on one machine can share the file: every write re-reads it under a lock
  *   (`<path>.lock`), so none loses another's records. Reads take no lock.
+ * - Every record has a version that grows with each write, and writes can be conditional on
+ *   it (compare-and-swap): an older token set never overwrites a newer one.
+ * - Processes sharing the file refresh a credential once between them: the refresh runs under
+ *   a per-credential lock file (`<path>.<hash of the id>.refresh.lock`) held across the token
+ *   request, and each process re-reads the record after taking it, so a rotating refresh token
+ *   is redeemed once per rotation. A lock whose holder died is taken over at once (its pid is
+ *   gone); one whose holder hangs, once the credential's `lockTtl` has passed.
  * - A corrupted file (truncated, overwritten, not the expected shape) is discarded and a
  *   `tamper` event names the credential that found it; it is never thrown at the application.
  *
@@ -116,6 +133,18 @@ export interface FileBackendOptions {
   readonly staleLockMs: number;
 }
 
+/** One record in the file: its sealed form and its version. */
+interface Entry {
+  readonly version: number;
+  readonly sealed: string;
+}
+
+/** The file's content: the last version handed out (none for a new or layout-1 file) and records. */
+interface Contents {
+  seq: number | undefined;
+  readonly records: Map<string, Entry>;
+}
+
 /** Writes to one path, one at a time within this process (the file lock covers other processes). */
 const queues = new Map<string, Promise<unknown>>();
 
@@ -134,6 +163,25 @@ function serialise<T>(path: string, task: () => Promise<T>): Promise<T> {
 }
 
 /**
+ * The version the next write gets. A file without a counter (new, wiped, corrupt or of layout
+ * 1) starts it at the current time in milliseconds rather than at 1, so that a version is never
+ * handed out twice for a record, even across a wipe: a compare-and-swap based on a version read
+ * before the wipe cannot succeed by coincidence afterwards.
+ */
+function nextVersion(contents: Contents): number {
+  const next = (contents.seq ?? Date.now()) + 1;
+  contents.seq = next;
+  return next;
+}
+
+/** What a read-modify-write does: the new records, `undefined` to delete the file, or `false` to
+ * leave it untouched; and what the operation returns. */
+interface Change<T> {
+  readonly next: Contents | undefined | false;
+  readonly result: T;
+}
+
+/**
  * The file backend under {@link fileStore}: sealed records in one JSON file. Exported for tests
  * only; applications use {@link fileStore}, which seals records before they get here.
  */
@@ -146,12 +194,22 @@ export function fileBackend(options: FileBackendOptions): RecordBackend {
   const pending = new Set<Promise<unknown>>();
   let swept = false;
 
-  const read = async (): Promise<Map<string, string>> => {
+  const ensureDir = async () => {
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw ioError(`create the directory ${dir}`, error);
+    }
+  };
+
+  const read = async (): Promise<Contents> => {
     let handle: Awaited<ReturnType<typeof open>>;
     try {
       handle = await open(file, 'r');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        return { seq: undefined, records: new Map() };
+      }
       throw ioError(`read the token file ${file}`, error);
     }
     let bytes: Buffer;
@@ -179,8 +237,9 @@ export function fileBackend(options: FileBackendOptions): RecordBackend {
   };
 
   const sweep = async (): Promise<void> => {
-    // Temp files and lock helpers of crashed writers. Names carry the writer's pid; ours are
-    // left alone (this process's writes to the file are serialised, so none is in flight).
+    // Temp files and lock helpers of crashed writers and lock takers. Names carry the writer's
+    // pid; ours are left alone (this process's writes to the file are serialised, so none is
+    // in flight, and the helpers of its refresh locks live for milliseconds).
     let names: string[];
     try {
       names = await readdir(dir);
@@ -188,7 +247,7 @@ export function fileBackend(options: FileBackendOptions): RecordBackend {
       return;
     }
     const leftover = new RegExp(
-      `^${escapeRegExp(name)}(?:\\.lock)?\\.(\\d+)-[0-9a-f]{16}\\.(?:tmp|stale)$`,
+      `^${escapeRegExp(name)}(?:\\.lock|\\.[0-9a-f]{32}\\.refresh\\.lock)?\\.(\\d+)-[0-9a-f]{16}\\.(?:tmp|stale)$`,
     );
     const now = Date.now();
     for (const entry of names) {
@@ -206,8 +265,8 @@ export function fileBackend(options: FileBackendOptions): RecordBackend {
     }
   };
 
-  const commit = async (records: Map<string, string> | undefined, lock: HeldLock) => {
-    if (records === undefined) {
+  const commit = async (contents: Contents | undefined, lock: HeldLock) => {
+    if (contents === undefined) {
       await lock.verify();
       try {
         await unlink(file);
@@ -219,7 +278,14 @@ export function fileBackend(options: FileBackendOptions): RecordBackend {
       await syncDir(dir);
       return;
     }
-    const content = `${JSON.stringify({ v: VERSION, records: Object.fromEntries(records) }, null, 2)}\n`;
+    // fromEntries defines members: an id such as "__proto__" stays a plain one.
+    const records = Object.fromEntries(
+      [...contents.records].map(([id, { version, sealed }]) => [id, { version, sealed }]),
+    );
+    // A file written without a change of version (a removal) keeps the counter going; one that
+    // never had one gets it now.
+    const seq = contents.seq ?? nextVersion(contents);
+    const content = `${JSON.stringify({ v: LAYOUT, seq, records }, null, 2)}\n`;
     const temp = join(dir, `${name}.${process.pid}-${randomBytes(8).toString('hex')}.tmp`);
     let handle: Awaited<ReturnType<typeof open>>;
     try {
@@ -246,17 +312,10 @@ export function fileBackend(options: FileBackendOptions): RecordBackend {
     await syncDir(dir);
   };
 
-  /** Read-modify-write under the lock. `change` returns the new records, `undefined` to delete
-   * the file, or `false` to leave it untouched. */
-  const update = (
-    change: (records: Map<string, string>) => Map<string, string> | undefined | false,
-  ) => {
+  /** Read-modify-write under the write lock: the file is re-read, changed and committed. */
+  const update = <T>(change: (contents: Contents) => Change<T>): Promise<T> => {
     const run = serialise(file, async () => {
-      try {
-        await mkdir(dir, { recursive: true, mode: 0o700 });
-      } catch (error) {
-        throw ioError(`create the directory ${dir}`, error);
-      }
+      await ensureDir();
       for (let attempt = 0; ; attempt++) {
         const lock = await acquireLock(lockPath, lockOptions);
         try {
@@ -264,19 +323,19 @@ export function fileBackend(options: FileBackendOptions): RecordBackend {
             swept = true;
             await sweep();
           }
-          let records: Map<string, string>;
+          let contents: Contents;
           try {
-            records = await read();
+            contents = await read();
           } catch (error) {
             // A corrupt file holds nothing readable; the write replaces it rather than fail
             // (a rotated refresh token must be stored). Reads report the corruption.
             if (!(error instanceof TokenWardenError && error.code === 'ERR_STORE_CORRUPT'))
               throw error;
-            records = new Map();
+            contents = { seq: undefined, records: new Map() };
           }
-          const next = change(records);
+          const { next, result } = change(contents);
           if (next !== false) await commit(next, lock);
-          return;
+          return result;
         } catch (error) {
           if (error instanceof LockLostError && attempt < LOCK_LOST_RETRIES) continue;
           throw error;
@@ -293,38 +352,73 @@ export function fileBackend(options: FileBackendOptions): RecordBackend {
     return run;
   };
 
+  /** Runs a short task (a refresh lock's removal) under the write lock, checked just before. */
+  const underWriteLock = async <T>(task: () => Promise<T>): Promise<T> => {
+    const lock = await acquireLock(lockPath, lockOptions);
+    try {
+      await lock.verify();
+      return await task();
+    } finally {
+      await lock.release();
+    }
+  };
+
+  const put = (contents: Contents, id: string, sealed: string): Change<number> => {
+    const version = nextVersion(contents);
+    contents.records.set(id, { version, sealed });
+    return { next: contents, result: version };
+  };
+
   return {
     kind: 'file',
-    read: async (id) => (await read()).get(id),
-    write: (id, sealed) =>
-      update((records) => {
-        records.set(id, sealed);
-        return records;
+    read: async (id) => (await read()).records.get(id)?.sealed,
+    async readVersioned(id) {
+      const entry = (await read()).records.get(id);
+      return entry && { sealed: entry.sealed, version: entry.version };
+    },
+    write: (id, sealed) => update((contents) => put(contents, id, sealed)),
+    compareAndWrite: (id, sealed, expected) =>
+      update<number | false>((contents) => {
+        const current = contents.records.get(id)?.version ?? null;
+        if (current !== expected) return { next: false, result: false };
+        return put(contents, id, sealed);
       }),
     writeMany: (entries) =>
-      update((records) => {
-        for (const [id, sealed] of entries) records.set(id, sealed);
-        return records;
+      update((contents) => {
+        const version = nextVersion(contents);
+        for (const [id, sealed] of entries) contents.records.set(id, { version, sealed });
+        return { next: contents, result: undefined };
       }),
-    remove: (id) => update((records) => (records.delete(id) ? records : false)),
+    remove: (id) =>
+      update((contents) => ({
+        next: contents.records.delete(id) ? contents : false,
+        result: undefined,
+      })),
     async ids() {
       try {
-        return [...(await read()).keys()];
+        return [...(await read()).records.keys()];
       } catch (error) {
         // Nothing readable is stored; the next read of a record reports and wipes the file.
         if (error instanceof TokenWardenError && error.code === 'ERR_STORE_CORRUPT') return [];
         throw error;
       }
     },
-    clear: () => update(() => undefined),
+    clear: () => update(() => ({ next: undefined, result: undefined })),
+    async lock(id, lease) {
+      await ensureDir();
+      return takeRefreshLock(refreshLockPath(file, id), lease, underWriteLock);
+    },
     async close() {
       await Promise.allSettled([...pending]);
     },
   };
 }
 
-/** Parses the file; anything but exactly a version-1 layout with string records is corrupt. */
-function parse(bytes: Buffer, file: string): Map<string, string> {
+/**
+ * Parses the file: exactly a layout-2 file (versioned records) or a layout-1 file (plain sealed
+ * strings, read at version 0); anything else is corrupt.
+ */
+function parse(bytes: Buffer, file: string): Contents {
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
@@ -332,27 +426,48 @@ function parse(bytes: Buffer, file: string): Map<string, string> {
     throw corrupt(file, 'is not valid JSON (truncated or overwritten)');
   }
   if (!isObject(json)) throw corrupt(file, 'is not a JSON object');
-  const { v, records } = json;
-  if (typeof v === 'number' && Number.isSafeInteger(v) && v > VERSION) {
+  const { v, seq, records } = json;
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v > LAYOUT) {
     // Not corrupt: a newer tokenwarden wrote it. Wiping it would break that version's tokens.
     throw new TokenWardenError(
       'ERR_STORE_UNAVAILABLE',
       `The token file ${file} was written by a newer version of tokenwarden (layout ${v}). Upgrade tokenwarden, or use another path.`,
     );
   }
-  const members = Object.keys(json);
-  if (v !== VERSION || !isObject(records) || members.length !== 2) {
+  const members = Object.keys(json).length;
+  const legacy = v === LEGACY_LAYOUT && members === 2;
+  const current = v === LAYOUT && members === 3 && isVersion(seq);
+  if (!(legacy || current) || !isObject(records)) {
     throw corrupt(file, 'is not a tokenwarden token file');
   }
   // A Map, not an object: credential ids such as "__proto__" must stay plain keys.
-  const out = new Map<string, string>();
-  for (const [id, sealed] of Object.entries(records)) {
-    if (typeof sealed !== 'string' || sealed.length === 0) {
-      throw corrupt(file, 'holds a record that is not a sealed string');
+  const out = new Map<string, Entry>();
+  for (const [id, value] of Object.entries(records)) {
+    if (legacy) {
+      if (!isSealed(value)) throw corrupt(file, 'holds a record that is not a sealed string');
+      out.set(id, { version: 0, sealed: value });
+      continue;
     }
-    out.set(id, sealed);
+    if (
+      !isObject(value) ||
+      Object.keys(value).length !== 2 ||
+      !isSealed(value['sealed']) ||
+      !isVersion(value['version']) ||
+      value['version'] > (seq as number)
+    ) {
+      throw corrupt(file, 'holds a record that is not a versioned sealed string');
+    }
+    out.set(id, { version: value['version'], sealed: value['sealed'] });
   }
-  return out;
+  return { seq: legacy ? undefined : (seq as number), records: out };
+}
+
+function isSealed(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0;
+}
+
+function isVersion(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
 function corrupt(file: string, what: string): TokenWardenError {

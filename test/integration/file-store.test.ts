@@ -1,92 +1,23 @@
 // The file store across real processes: several writers sharing one file lose no records, and a
 // writer killed with SIGKILL at random moments leaves the old or the new value, never a torn or
 // tampered file (SECURITY-CHECKLIST items 4 and 2).
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build as esbuild } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileStore } from '../../src/node/file-store.js';
+import { bundleFixture, type Child, startChild } from '../fixtures/file-store-children.js';
 import { counterRecord, counterValue } from '../fixtures/file-store-writer.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const fixture = fileURLToPath(new URL('../fixtures/file-store-writer.ts', import.meta.url));
 const KEY = randomBytes(32).toString('base64url');
 
-interface Line {
-  readonly step: string;
-  readonly [key: string]: unknown;
-}
-
-interface Child {
-  readonly process: ChildProcess;
-  readonly lines: Line[];
-  /** Resolves with the first line of this step. */
-  waitFor(step: string): Promise<Line>;
-  /** Resolves once the child has exited and its output is read. */
-  readonly closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr(): string;
-}
-
 function start(command: string[], stdin: 'pipe' | 'ignore' = 'ignore'): Child {
-  const child = spawn(process.execPath, command, {
-    cwd: root,
-    env: { ...process.env, NODE_OPTIONS: '', TW_TEST_KEY: KEY },
-    stdio: [stdin, 'pipe', 'pipe'],
-  });
-  const lines: Line[] = [];
-  const waiting: { step: string; resolve: (line: Line) => void }[] = [];
-  let buffer = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8');
-  child.stderr?.setEncoding('utf8');
-  child.stdout?.on('data', (chunk: string) => {
-    buffer += chunk;
-    for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
-      const text = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      let line: Line;
-      try {
-        line = JSON.parse(text) as Line;
-      } catch {
-        continue;
-      }
-      lines.push(line);
-      for (const waiter of waiting.filter((w) => w.step === line.step)) {
-        waiting.splice(waiting.indexOf(waiter), 1);
-        waiter.resolve(line);
-      }
-    }
-  });
-  child.stderr?.on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
-    (resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve({ code, signal }));
-    },
-  );
-  return {
-    process: child,
-    lines,
-    waitFor(step) {
-      const seen = lines.find((line) => line.step === step);
-      if (seen) return Promise.resolve(seen);
-      return new Promise<Line>((resolve, reject) => {
-        waiting.push({ step, resolve });
-        void closed.then(() =>
-          reject(new Error(`the child exited before "${step}": ${stderr.slice(0, 500)}`)),
-        );
-      });
-    },
-    closed,
-    stderr: () => stderr,
-  };
+  return startChild(command, { cwd: root, env: { TW_TEST_KEY: KEY }, stdin });
 }
 
 describe('file store across processes', () => {
@@ -142,16 +73,7 @@ describe('file store across processes', () => {
     beforeAll(async () => {
       // Bundled once: a child under `node --import tsx` needs ~0.3 s of CPU to start, and this
       // test starts 200+ of them. The bundle runs the same fixture and sources.
-      bundle = join(dir, 'bundle', 'file-store-writer.mjs');
-      await esbuild({
-        entryPoints: [fixture],
-        outfile: bundle,
-        bundle: true,
-        format: 'esm',
-        platform: 'node',
-        target: 'node20',
-        logLevel: 'silent',
-      });
+      bundle = await bundleFixture(fixture, join(dir, 'bundle', 'file-store-writer.mjs'));
     }, 60_000);
 
     it('leaves the old or the new value after each of 200+ kills, never a torn file', async () => {
@@ -226,7 +148,7 @@ describe('file store across processes', () => {
       expect(counterValue(await after.get('slot'))).toBe(String(value + 1));
       expect(await readdir(join(path, '..'))).toEqual(['tokens.json']);
       expect(existsSync(`${path}.lock`)).toBe(false);
-      const raw = JSON.parse(await readFile(path, 'utf8')) as { records: Record<string, string> };
+      const raw = JSON.parse(await readFile(path, 'utf8')) as { records: Record<string, unknown> };
       expect(Object.keys(raw.records).sort()).toEqual([...anchors, 'slot'].sort());
       return { kills, committed, staleLocks, tempFiles, uncommittedSeen };
     }

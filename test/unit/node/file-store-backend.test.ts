@@ -59,13 +59,21 @@ function deadPid(): number {
 }
 
 describe('file layout', () => {
-  it('keeps every record in one versioned JSON file', async () => {
+  it('keeps every record in one JSON file, each with its version', async () => {
     const records = backend();
-    await records.write('billing', 'sealed-a');
-    await records.write('reports', 'sealed-b');
+    const before = Date.now();
+    const a = await records.write('billing', 'sealed-a');
+    const b = await records.write('reports', 'sealed-b');
+    // A new file's counter starts at the current time, so no version is ever handed out twice.
+    expect(a).toBeGreaterThan(before);
+    expect(b).toBe((a as number) + 1);
     expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({
-      v: 1,
-      records: { billing: 'sealed-a', reports: 'sealed-b' },
+      v: 2,
+      seq: b,
+      records: {
+        billing: { version: a, sealed: 'sealed-a' },
+        reports: { version: b, sealed: 'sealed-b' },
+      },
     });
     expect(await records.read('billing')).toBe('sealed-a');
     expect(await records.read('missing')).toBeUndefined();
@@ -91,7 +99,7 @@ describe('file layout', () => {
     await records.remove('a');
     expect(await records.ids()).toEqual(['b']);
     await records.remove('b');
-    expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ v: 1, records: {} });
+    expect(JSON.parse(await readFile(path, 'utf8'))).toMatchObject({ v: 2, records: {} });
     await records.write('c', 'sealed-c');
     await records.clear();
     expect(existsSync(path)).toBe(false);
@@ -136,6 +144,22 @@ describe('a corrupt file', () => {
     ['an object record', '{"v":1,"records":{"a":{"jwe":"x"}}}'],
     ['a string version', '{"v":"1","records":{}}'],
     ['an extra member', '{"v":1,"records":{},"plain":"token"}'],
+    ['layout 2 without a counter', '{"v":2,"records":{}}'],
+    ['layout 2 with a plain string record', '{"v":2,"seq":1,"records":{"a":"sealed"}}'],
+    [
+      'a record version above the counter',
+      '{"v":2,"seq":1,"records":{"a":{"version":2,"sealed":"s"}}}',
+    ],
+    ['a negative version', '{"v":2,"seq":1,"records":{"a":{"version":-1,"sealed":"s"}}}'],
+    [
+      'a string version of a record',
+      '{"v":2,"seq":1,"records":{"a":{"version":"1","sealed":"s"}}}',
+    ],
+    [
+      'an extra member in a record',
+      '{"v":2,"seq":1,"records":{"a":{"version":1,"sealed":"s","plain":"token"}}}',
+    ],
+    ['a record without sealed', '{"v":2,"seq":1,"records":{"a":{"version":1}}}'],
   ];
 
   it.each(junk)('read() of %s throws ERR_STORE_CORRUPT', async (_, content) => {
@@ -164,7 +188,7 @@ describe('a corrupt file', () => {
   });
 
   it('from a newer layout is left alone: ERR_STORE_UNAVAILABLE, not wiped', async () => {
-    const newer = '{"v":2,"records":{"a":"future"}}';
+    const newer = '{"v":3,"records":{"a":"future"}}';
     await writeFile(path, newer);
     const records = backend();
     expect(await codeOf(records.read('a'))).toBe('ERR_STORE_UNAVAILABLE');

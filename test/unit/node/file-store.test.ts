@@ -22,7 +22,8 @@ const server = useMsw();
 
 interface StoreFile {
   v: number;
-  records: Record<string, string>;
+  seq: number;
+  records: Record<string, { version: number; sealed: string }>;
 }
 
 let dir: string;
@@ -72,9 +73,9 @@ async function readStoreFile(): Promise<StoreFile> {
 
 async function editRecord(id: string, edit: (sealed: string) => string): Promise<void> {
   const file = await readStoreFile();
-  const sealed = file.records[id];
-  if (sealed === undefined) throw new Error(`no record ${id}`);
-  file.records[id] = edit(sealed);
+  const entry = file.records[id];
+  if (entry === undefined) throw new Error(`no record ${id}`);
+  entry.sealed = edit(entry.sealed);
   await writeFile(path, JSON.stringify(file));
 }
 
@@ -103,7 +104,7 @@ describe('fileStore with a warden', () => {
     const file = JSON.parse(bytes.toString('utf8')) as StoreFile;
     // The check below can fail: the record is there, just sealed.
     expect(Object.keys(file.records)).toEqual(['billing']);
-    const sealed = file.records['billing'] as string;
+    const sealed = file.records['billing']?.sealed as string;
     expect(sealed.split('.')).toHaveLength(5);
     expect(decodeProtectedHeader(sealed)).toMatchObject({
       alg: 'dir',
@@ -183,7 +184,7 @@ describe('fileStore with a warden', () => {
     expect(tampered).toEqual([{ id: 'billing', store: 'file' }]);
     // The fresh token replaced the bad record, under a valid seal.
     expect(
-      decodeProtectedHeader((await readStoreFile()).records['billing'] as string),
+      decodeProtectedHeader((await readStoreFile()).records['billing']?.sealed as string),
     ).toMatchObject({
       tw_slot: 'billing',
     });
@@ -227,7 +228,7 @@ describe('fileStore with a warden', () => {
     await first.register('reports', { source: reports.source, origins: [API] }).getToken();
     await first.close();
     const file = await readStoreFile();
-    file.records['reports'] = file.records['billing'] as string;
+    file.records['reports'] = file.records['billing'] as StoreFile['records'][string];
     await writeFile(path, JSON.stringify(file));
 
     const { warden, tampered } = wardenOn();
@@ -319,9 +320,9 @@ describe('fileStore with a warden', () => {
     const store = fileStore({ path, key });
     const record = recordOf('same');
     await store.set('billing', record);
-    const first = (await readStoreFile()).records['billing'] as string;
+    const first = (await readStoreFile()).records['billing']?.sealed as string;
     await store.set('billing', record);
-    const second = (await readStoreFile()).records['billing'] as string;
+    const second = (await readStoreFile()).records['billing']?.sealed as string;
     expect(second).not.toBe(first);
     expect(second.split('.')[2]).not.toBe(first.split('.')[2]);
     expect(second.split('.')[3]).not.toBe(first.split('.')[3]);
@@ -333,16 +334,16 @@ describe('fileStore with a warden', () => {
     const ids = ['billing', 'reports', 'user'];
     for (const id of ids) await store.set(id, recordOf(`token-${id}`));
     const before = (await readStoreFile()).records;
-    const oldKid = decodeProtectedHeader(before['billing'] as string).kid;
+    const oldKid = decodeProtectedHeader(before['billing']?.sealed as string).kid;
 
     const newKey = randomBytes(32).toString('base64url');
     await store.rotateKey(newKey);
     const after = (await readStoreFile()).records;
     expect(Object.keys(after).sort()).toEqual(ids);
-    const kids = new Set(ids.map((id) => decodeProtectedHeader(after[id] as string).kid));
+    const kids = new Set(ids.map((id) => decodeProtectedHeader(after[id]?.sealed as string).kid));
     expect(kids.size).toBe(1);
     expect(kids.has(oldKid)).toBe(false);
-    for (const id of ids) expect(after[id]).not.toBe(before[id]);
+    for (const id of ids) expect(after[id]?.sealed).not.toBe(before[id]?.sealed);
     // The rotating store goes on with the new key.
     expect((await store.get('user'))?.tokens.revealAccessToken()).toBe('token-user');
 
