@@ -270,6 +270,8 @@ export interface CredentialRuntime {
 const REAUTH_ERRORS = new Set(['invalid_grant', 'invalid_client', 'unauthorized_client']);
 const MINUTE = 60_000;
 const MAX_TIMER = 2_147_483_647;
+/** How long after a failed first read of the store the next request reads it again. */
+const LOAD_RETRY_MS = 5_000;
 const DEFAULT_HEADER = 'Authorization';
 
 /**
@@ -336,6 +338,7 @@ export class Credential {
   /** The version of the stored record this credential last read or wrote. */
   #version: number | undefined;
   #unwatch: (() => void) | undefined;
+  #loadFailedAt: number | undefined;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** @internal Use `warden.register()`. */
@@ -790,7 +793,17 @@ export class Credential {
       if (store.lock) {
         lease = await store.lock(this.id, { ttlMs: this.#lockTtlMs, signal: this.#abort.signal });
         // Double-checked refresh: whoever held the lock before may have refreshed already.
-        const latest = await store.get(this.id);
+        const latest = await store.get(this.id).catch((error: unknown) => {
+          // Without the latest record there is no telling whether another holder already
+          // redeemed the refresh token: no refresh.
+          throw error instanceof TokenWardenError
+            ? error
+            : new TokenWardenError(
+                'ERR_STORE_UNAVAILABLE',
+                `The ${store.kind} store could not be read, so credential "${this.id}" was not refreshed.`,
+                { credentialId: this.id },
+              );
+        });
         expected = latest ? latest.version : null;
         // Signed out (in another tab or process) while waiting: the refresh token is not redeemed.
         if (this.#reauth) throw this.#reauth;
@@ -823,7 +836,7 @@ export class Credential {
       });
       if (this.#closed) throw closedError(this.id);
       // Durably stored before anyone is handed the new token or the lock is released.
-      const winner = await this.#persist(set, expected, previous);
+      const winner = await this.#persist(set, expected, previous, lease);
       if (winner) {
         this.#adopt(winner, 'shared', started);
         return winner.tokens;
@@ -920,13 +933,14 @@ export class Credential {
     set: TokenSet,
     expected: number | null | undefined,
     replaced: TokenSet | undefined,
+    lease: StoreLease | undefined,
   ): Promise<StoredRecord | undefined> {
     const now = Date.now();
     if (this.#meta.createdAt === 0) this.#meta.createdAt = now;
     this.#meta.refreshedAt = now;
     this.#meta.refreshes++;
     this.#metaDirty = false;
-    let conflict = await this.#write(set, expected);
+    let conflict = await this.#write(set, expected, lease);
     let latest: StoredRecord | undefined;
     for (let attempt = 0; conflict; attempt++) {
       latest = await this.#runtime.store.get(this.id).catch(() => undefined);
@@ -935,7 +949,7 @@ export class Credential {
       // token is spent), so it goes over that record, with the usage merged in.
       if (!latest || !replaced || !sameAccessToken(latest.tokens, replaced) || attempt >= 3) break;
       this.#meta = mergeMeta(latest.meta, this.#meta, this.#pendingUses);
-      conflict = await this.#write(set, latest.version ?? null);
+      conflict = await this.#write(set, latest.version ?? null, lease);
     }
     if (!conflict) return undefined;
     this.#emit('anomaly', {
@@ -947,8 +961,28 @@ export class Credential {
     return latest && this.#usable(latest.tokens, Date.now()) ? latest : undefined;
   }
 
-  /** Writes the record; `true` when a compare-and-swap found a newer record. */
-  async #write(set: TokenSet, expected: number | null | undefined): Promise<boolean> {
+  /**
+   * Writes the record; `true` when a compare-and-swap found a newer record. Under a refresh
+   * lock (`lease`), a failed write is retried while the lock is held: releasing the lock with a
+   * rotated refresh token only in memory would let the next holder redeem the spent one.
+   */
+  async #write(
+    set: TokenSet,
+    expected: number | null | undefined,
+    lease?: StoreLease,
+  ): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.#tryWrite(set, expected);
+      if (outcome !== 'failed') return outcome === 'conflict';
+      if (!lease || lease.signal.aborted || attempt >= 4 || this.#closed) return false;
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+    }
+  }
+
+  async #tryWrite(
+    set: TokenSet,
+    expected: number | null | undefined,
+  ): Promise<'stored' | 'conflict' | 'failed'> {
     const record: StoredRecord = { tokens: set, meta: { ...this.#meta } };
     const pending = this.#pendingUses;
     try {
@@ -959,9 +993,11 @@ export class Credential {
       );
       this.#version = typeof version === 'number' ? version : undefined;
       this.#pendingUses -= pending;
-      return false;
+      return 'stored';
     } catch (error) {
-      if (error instanceof TokenWardenError && error.code === 'ERR_STORE_CONFLICT') return true;
+      if (error instanceof TokenWardenError && error.code === 'ERR_STORE_CONFLICT') {
+        return 'conflict';
+      }
       // The new set is still used from memory: with a rotating refresh token, dropping it would
       // lose the only valid refresh token.
       this.#log('error', 'storing the token set failed', {
@@ -969,7 +1005,7 @@ export class Credential {
         store: this.#runtime.store.kind,
         error: describe(error),
       });
-      return false;
+      return 'failed';
     }
   }
 
@@ -1084,9 +1120,16 @@ export class Credential {
   }
 
   #load(): Promise<void> {
+    if (this.#loadFailedAt !== undefined && Date.now() - this.#loadFailedAt > LOAD_RETRY_MS) {
+      // The store was unreachable at start (a Redis blip): read it again, at most this often.
+      this.#loading = undefined;
+      this.#loadFailedAt = undefined;
+    }
+    // Watching starts before the first read, so a change made meanwhile is not missed, and
+    // whether or not that read succeeds.
+    this.#unwatch ??= this.#runtime.store.watch?.(this.id, (change) => this.#changed(change));
     this.#loading ??= this.#runtime.store.get(this.id).then(
       (record) => {
-        this.#unwatch ??= this.#runtime.store.watch?.(this.id, (change) => this.#changed(change));
         if (record) this.#adoptMeta(record.meta);
         if (record) this.#version = record.version;
         const stored = record?.tokens;
@@ -1101,6 +1144,7 @@ export class Credential {
         }
       },
       (error: unknown) => {
+        this.#loadFailedAt = Date.now();
         this.#log('error', 'reading the token store failed', {
           id: this.id,
           store: this.#runtime.store.kind,

@@ -227,3 +227,88 @@ describe('forget()', () => {
     await warden.close();
   });
 });
+
+describe('store failures around a refresh', () => {
+  it('does not refresh under the lock when the store cannot be read', async () => {
+    const inner = memoryStore();
+    const unreadable: TokenStore = {
+      ...inner,
+      kind: 'unreadable',
+      lock: (id, options) => (inner.lock as NonNullable<TokenStore['lock']>)(id, options),
+      get: async () => {
+        throw new Error('connection refused');
+      },
+    };
+    const group = fleet(unreadable, 1);
+    const [credential] = group.credentials as [(typeof group.credentials)[0]];
+    await expect(credential.getToken()).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    expect(server.redeemed).toEqual([]);
+    await group.close();
+  });
+
+  it('retries a failed write under the lock until the rotated set is stored', async () => {
+    const inner = memoryStore();
+    let failures = 2;
+    const flaky: TokenStore = {
+      ...inner,
+      kind: 'flaky',
+      get: (id) => inner.get(id),
+      lock: (id, options) => (inner.lock as NonNullable<TokenStore['lock']>)(id, options),
+      set: async (id, record, options) => {
+        if (failures-- > 0) throw new Error('disk full');
+        return inner.set(id, record, options);
+      },
+    };
+    const group = fleet(flaky, 1);
+    const [credential] = group.credentials as [(typeof group.credentials)[0]];
+    await credential.getToken();
+    expect((await inner.get('user'))?.tokens.revealRefreshToken()).toBe('rt-1');
+    expect(failures).toBe(-1);
+    await group.close();
+  });
+
+  it('reads the store again after a failed first read, without waiting for a restart', async () => {
+    const inner = memoryStore();
+    let down = true;
+    const reads: number[] = [];
+    // No lock: this store only tests the first read; a locked refresh needs a readable store.
+    const { lock: _lock, ...unlocked } = inner;
+    const blip: TokenStore = {
+      ...unlocked,
+      kind: 'blip',
+      get: async (id) => {
+        reads.push(Date.now());
+        if (down) throw new Error('connection refused');
+        return inner.get(id);
+      },
+    };
+    const seeded = createWarden({ store: inner });
+    await seeded
+      .register('svc', {
+        source: customSource(async () => ({ accessToken: 'stored', expiresIn: 3600 })),
+        origins: [API],
+      })
+      .getToken();
+    await seeded.close();
+    const warden = createWarden({ store: blip });
+    let minted = 0;
+    const credential = warden.register('svc', {
+      source: customSource(async () => ({ accessToken: `new-${++minted}`, expiresIn: 3600 })),
+      origins: [API],
+    });
+    expect((await credential.getToken()).reveal()).toBe('new-1'); // the store was down
+    expect(reads).toHaveLength(1);
+    await credential.getToken();
+    expect(reads).toHaveLength(1); // not on every request
+    down = false;
+    const realNow = Date.now;
+    Date.now = () => realNow() + 6_000;
+    try {
+      await credential.getToken();
+      expect(reads).toHaveLength(2);
+    } finally {
+      Date.now = realNow;
+      await warden.close();
+    }
+  });
+});
