@@ -132,6 +132,7 @@ describe('credential lifecycle', () => {
     // These resolve although the refresh has not: nobody waits while a valid token exists.
     const during = await Promise.all([credential.getToken(), credential.getToken()]);
     expect(during.map((t) => t.reveal())).toEqual([first.reveal(), first.reveal()]);
+    await vi.advanceTimersByTimeAsync(0); // the background refresh reaches the source
     expect(source.calls).toHaveLength(2);
     expect(source.calls[1]?.current?.revealAccessToken()).toBe(first.reveal());
     gate.resolve(mint(100_000));
