@@ -16,7 +16,7 @@
 // - Expiry is wall-clock time (`Date.now()`), the one clock that tabs share; a clock set
 //   forward while a lease is held can end it early, as it would for a Redis or file lock.
 import { TokenWardenError } from '../errors.js';
-import { abortError } from '../internal/abort.js';
+import { abortError, delay } from '../internal/abort.js';
 import type { StoreLease, StoreLockOptions } from '../stores/types.js';
 import { type Connection, inTransaction } from './connection.js';
 import { errorName } from './indexeddb-key.js';
@@ -113,7 +113,7 @@ export function leaseLock(connection: Connection): LeaseLock {
         if (remaining <= 0) throw lockTimeout(name, waitMs);
         const ceiling = Math.min(LONGEST_PAUSE, FIRST_PAUSE * 2 ** attempt);
         // Jitter spreads out waiters that woke together, so they do not retry in lockstep.
-        await pause(Math.min(remaining, ceiling / 2 + Math.random() * (ceiling / 2)), signal);
+        await delay(Math.min(remaining, ceiling / 2 + Math.random() * (ceiling / 2)), signal);
       }
       if (signal?.aborted) {
         await giveBack(id, owner).catch(() => {});
@@ -151,18 +151,4 @@ function asLease(value: unknown): Lease | undefined {
 function randomOwner(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
-}
-
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal as AbortSignal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

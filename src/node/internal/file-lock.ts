@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { link, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { TokenWardenError } from '../../errors.js';
-import { abortError } from '../../internal/abort.js';
+import { abortError, delay } from '../../internal/abort.js';
 
 /**
  * A cross-process lock file on one machine: an exclusive lock file naming its holder (pid, host,
@@ -156,7 +156,7 @@ export async function acquireLock(lockPath: string, options: LockOptions): Promi
       // Start short (a write holds its lock for milliseconds) and back off to maxBackoff, with
       // jitter so that waiters do not retry in lockstep.
       const backoff = Math.min(maxBackoff, 2 ** Math.min(attempt, 7)) * (0.5 + Math.random());
-      await sleep(Math.min(backoff, remaining), signal);
+      await delay(Math.min(backoff, remaining), signal);
     }
   } catch (error) {
     HELD.delete(owner);
@@ -316,19 +316,4 @@ export function ioError(what: string, cause: unknown): TokenWardenError {
     `Could not ${what}${code ? ` (${code})` : ''}. Check the path, its permissions and the free space.`,
     { cause },
   );
-}
-
-/** Waits `ms`, or rejects with `ERR_ABORTED` as soon as `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal as AbortSignal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
