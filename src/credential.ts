@@ -265,6 +265,8 @@ export interface CredentialRuntime {
   readonly logger: Logger | undefined;
   emit<K extends keyof WardenEvents>(event: K, ...args: WardenEvents[K]): void;
   forget(id: string): void;
+  /** Records one authenticated request for `warden.metrics()` (optional: absent in tests). */
+  observe?(id: string, outcome: RequestOutcome, tokenIssuedAt: number | undefined): void;
 }
 
 const REAUTH_ERRORS = new Set(['invalid_grant', 'invalid_client', 'unauthorized_client']);
@@ -673,6 +675,7 @@ export class Credential {
 
   #observed(outcome: RequestOutcome): void {
     if (!outcome.authenticated) return;
+    this.#runtime.observe?.(this.id, outcome, this.#tokens?.issuedAt);
     this.#requests++;
     this.#meta.uses++;
     this.#pendingUses++;

@@ -38,6 +38,14 @@ export {
 } from './errors.js';
 export type * from './events.js';
 export type { Duration } from './internal/duration.js';
+export type {
+  CredentialMetrics,
+  LatencySummary,
+  MetricsSnapshot,
+  OriginMetrics,
+  RefreshCounts,
+  TokenAgeSummary,
+} from './observe/metrics.js';
 export * from './sources/index.js';
 export type { KeyInput, KeyProvider, SealingKey } from './stores/keys.js';
 export { staticKey } from './stores/keys.js';

@@ -9,6 +9,7 @@ import { invalidArgument } from './errors.js';
 import type { Logger, WardenEvents } from './events.js';
 import { createSkewClock } from './internal/clock.js';
 import { INSPECT } from './internal/redact.js';
+import { MetricsRecorder, type MetricsSnapshot } from './observe/metrics.js';
 import { memoryStore } from './stores/memory.js';
 import type { TokenStore } from './stores/types.js';
 
@@ -106,6 +107,23 @@ export interface Warden {
     listener?: (...args: WardenEvents[K]) => void,
   ): Warden;
   /**
+   * Takes a snapshot of the usage figures of every credential registered with this warden:
+   * requests by status class, 401s and 403s, retries, blocked requests, refreshes by reason,
+   * latency and token-age percentiles, last use, and the same per destination origin. Plain
+   * JSON with no token in it; see {@link MetricsSnapshot} and {@link CredentialMetrics} for the
+   * schema and the counting rules. Memory stays bounded: series exist per credential and per
+   * origin only (at most 100 origins per credential, the rest under `"(other)"`), never per URL.
+   * Figures are cumulative from registration; `close()` drops them.
+   * @returns A new snapshot object.
+   * @example
+   * ```ts
+   * const { credentials } = warden.metrics();
+   * const billing = credentials.billing;
+   * console.log(billing.requests, billing.serverErrors, billing.latencyMs.p95, billing.refreshes);
+   * ```
+   */
+  metrics(): MetricsSnapshot;
+  /**
    * Closes every credential (timers cleared, token requests in flight aborted), removes every
    * listener and closes the store. A Node process with nothing else to do exits right after.
    */
@@ -149,6 +167,7 @@ export function createWarden(options: WardenOptions = {}): Warden {
   const events = new EventEmitter<WardenEvents>();
   const registry = new Map<string, Credential>();
   const defaults = options.defaults ?? {};
+  const recorder = new MetricsRecorder();
   let closed = false;
 
   const runtime: CredentialRuntime = {
@@ -159,6 +178,7 @@ export function createWarden(options: WardenOptions = {}): Warden {
     clock: createSkewClock(),
     logger: options.logger,
     emit(event, ...args) {
+      recorder.event(event, args[0]);
       try {
         (events as unknown as EventEmitter).emit(event, ...args);
       } catch (error) {
@@ -172,6 +192,7 @@ export function createWarden(options: WardenOptions = {}): Warden {
     forget(id) {
       registry.delete(id);
     },
+    observe: (id, outcome, tokenIssuedAt) => recorder.observe(id, outcome, tokenIssuedAt),
   };
 
   store.bind?.({
@@ -199,9 +220,11 @@ export function createWarden(options: WardenOptions = {}): Warden {
       }
       const credential = new Credential(id, { ...defaults, ...credentialOptions }, runtime);
       registry.set(id, credential);
+      recorder.track(id);
       return credential;
     },
     get: (id) => registry.get(id),
+    metrics: () => recorder.snapshot(),
     credentials: () => [...registry.values()],
     on(event, listener) {
       events.on(event, listener as never);
@@ -221,6 +244,7 @@ export function createWarden(options: WardenOptions = {}): Warden {
       await Promise.all([...registry.values()].map((credential) => credential.close()));
       registry.clear();
       events.removeAllListeners();
+      recorder.clear();
       await store.close?.();
     },
   };
