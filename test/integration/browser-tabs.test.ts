@@ -20,11 +20,14 @@ import {
   startPageServer,
 } from '../browser/harness.js';
 import type { LoopReport, TabEvent, TabSetup, TabWindow } from '../browser/tabs-page.js';
+import { runExclusively } from '../support/exclusive.js';
 import {
   type OidcServer,
   startOidcServer,
   type TokenRequestRecord,
 } from '../support/oidc-server.js';
+
+runExclusively();
 
 const CLIENT = 'tabs-client';
 const TABS = 5;

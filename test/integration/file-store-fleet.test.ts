@@ -13,7 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshLockPath } from '../../src/node/internal/refresh-lock.js';
 import { bundleFixture, type Child, startChild } from '../fixtures/file-store-children.js';
 import type { FleetConfig } from '../fixtures/file-store-fleet-child.js';
+import { runExclusively } from '../support/exclusive.js';
 import { type OidcServer, startOidcServer } from '../support/oidc-server.js';
+
+runExclusively();
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const fixture = fileURLToPath(new URL('../fixtures/file-store-fleet-child.ts', import.meta.url));

@@ -11,6 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileStore } from '../../src/node/file-store.js';
 import { bundleFixture, type Child, startChild } from '../fixtures/file-store-children.js';
 import { counterRecord, counterValue } from '../fixtures/file-store-writer.js';
+import { runExclusively } from '../support/exclusive.js';
+
+runExclusively();
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const fixture = fileURLToPath(new URL('../fixtures/file-store-writer.ts', import.meta.url));

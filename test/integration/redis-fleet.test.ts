@@ -16,8 +16,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build as esbuild } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runExclusively } from '../support/exclusive.js';
 import { useOidcServer } from '../support/harness.js';
 import { useRedisServer } from '../support/redis-server.js';
+
+runExclusively();
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const fixture = fileURLToPath(new URL('../fixtures/redis-fleet-child.ts', import.meta.url));
