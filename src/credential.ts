@@ -13,6 +13,7 @@ import { timingSafeEqual } from './internal/compare.js';
 import { type Duration, toMs } from './internal/duration.js';
 import { INSPECT } from './internal/redact.js';
 import { isSecureTransport, parseOrigin } from './internal/url.js';
+import { type RevokeOptions, type RevokeResult, revokeAtServer } from './revoke.js';
 import type { SkewClock, SourceInfo, TokenSource } from './sources/types.js';
 import type {
   RecordMeta,
@@ -533,6 +534,80 @@ export class Credential {
         error: describe(error),
       });
     });
+  }
+
+  /**
+   * Revokes this credential's tokens at the server and wipes every local copy. For OAuth sources
+   * this is RFC 7009 at the revocation endpoint: the refresh token first, then the access token,
+   * each with its `token_type_hint`; a 200 with any body is success; a 503 is retried after its
+   * `Retry-After` (at most `maxAttempts` times, each wait capped by `maxRetryWait`). An
+   * {@link apiKey} source calls its `revoke` callback; other sources cannot revoke, which the
+   * result says (`outcome: 'unsupported'`).
+   *
+   * Whatever the server answers, even when it cannot be reached, the tokens are wiped as by
+   * {@link Credential.forget}: from memory, from the store, and from every tab and process
+   * sharing it. Then a `revoke` event is emitted. Afterwards a credential that can obtain tokens on
+   * its own (client credentials, API keys) fetches a new token on its next request; a
+   * refresh-token credential is `reauth-required`.
+   *
+   * @param options - An abort signal and the 503 retry bounds.
+   * @returns What was revoked at the server; never rejects because the server failed.
+   * @throws {@link TokenWardenError} `ERR_CLOSED` when the credential is closed.
+   * @example
+   * ```ts
+   * const result = await me.revoke();
+   * if (!result.revokedAtServer) console.warn('signed out locally only:', result.outcome, result.failures);
+   * ```
+   * @see https://www.rfc-editor.org/rfc/rfc7009
+   */
+  async revoke(options: RevokeOptions = {}): Promise<RevokeResult> {
+    if (this.#closed) throw closedError(this.id);
+    await this.#load();
+    await this.#inflight?.catch(() => {});
+    const held = this.#tokens;
+    const source = this.#source;
+    // Wiped first, so no request sends a token that is being revoked.
+    await this.forget();
+    const signal = options.signal
+      ? anySignal([this.#abort.signal, options.signal])
+      : this.#abort.signal;
+    const server = await revokeAtServer(
+      source,
+      held,
+      {
+        credentialId: this.id,
+        current: held,
+        signal,
+        fetch: this.#runtime.fetch,
+        timeoutMs: this.#timeoutMs,
+        maxResponseBytes: this.#maxResponseBytes,
+        defaultLifetimeMs: this.#defaultLifetimeMs,
+        clock: this.#runtime.clock,
+      },
+      options,
+    );
+    const result: RevokeResult = {
+      id: this.id,
+      outcome: server.outcome,
+      revokedAtServer: server.outcome === 'revoked',
+      tokens: server.tokens,
+      failures: server.failures,
+      wipedLocally: true,
+    };
+    this.#emit('revoke', {
+      id: this.id,
+      outcome: result.outcome,
+      revokedAtServer: result.revokedAtServer,
+      tokens: [...result.tokens],
+      failed: result.failures.map((f) => f.token),
+    });
+    this.#log(result.failures.length > 0 ? 'warn' : 'info', 'credential revoked', {
+      id: this.id,
+      outcome: result.outcome,
+      tokens: result.tokens,
+      failures: result.failures.map((f) => `${f.token}: ${f.code}`),
+    });
+    return result;
   }
 
   /** Drops the tokens held here (after a local or announced sign-out). */

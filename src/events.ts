@@ -1,4 +1,6 @@
 import type { BlockReason, TokenWardenError, TokenWardenErrorCode } from './errors.js';
+import type { RevocationOutcome } from './revoke.js';
+import type { RevokedToken } from './sources/types.js';
 
 /**
  * Why a refresh happened.
@@ -104,12 +106,23 @@ export interface ReauthRequiredEvent {
  * @example
  * ```ts
  * import type { RevokeEvent } from 'tokenwarden';
- * warden.on('revoke', (event: RevokeEvent) => audit.record('tokens revoked', event.id));
+ * warden.on('revoke', (event: RevokeEvent) => {
+ *   audit.record('tokens revoked', event.id, event.outcome, event.tokens);
+ *   if (!event.revokedAtServer) alertOps(`${event.id}: revoke at the server by hand`);
+ * });
  * ```
  */
 export interface RevokeEvent {
   /** The credential id. */
   readonly id: string;
+  /** What happened at the server (the local copies are wiped in every case). */
+  readonly outcome: RevocationOutcome;
+  /** Whether every held token was revoked at the server. */
+  readonly revokedAtServer: boolean;
+  /** The tokens revoked at the server, in order. */
+  readonly tokens: readonly RevokedToken[];
+  /** The tokens the server did not revoke. */
+  readonly failed: readonly RevokedToken[];
 }
 
 /**

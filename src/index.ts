@@ -46,6 +46,12 @@ export type {
   RefreshCounts,
   TokenAgeSummary,
 } from './observe/metrics.js';
+export type {
+  RevocationOutcome,
+  RevokeFailure,
+  RevokeOptions,
+  RevokeResult,
+} from './revoke.js';
 export * from './sources/index.js';
 export type { KeyInput, KeyProvider, SealingKey } from './stores/keys.js';
 export { staticKey } from './stores/keys.js';

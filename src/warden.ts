@@ -5,11 +5,12 @@ import {
   type CredentialRuntime,
   type CredentialTuning,
 } from './credential.js';
-import { invalidArgument } from './errors.js';
+import { invalidArgument, TokenWardenError } from './errors.js';
 import type { Logger, WardenEvents } from './events.js';
 import { createSkewClock } from './internal/clock.js';
 import { INSPECT } from './internal/redact.js';
 import { MetricsRecorder, type MetricsSnapshot } from './observe/metrics.js';
+import type { RevokeOptions, RevokeResult } from './revoke.js';
 import { memoryStore } from './stores/memory.js';
 import type { TokenStore } from './stores/types.js';
 
@@ -106,6 +107,19 @@ export interface Warden {
     event: K,
     listener?: (...args: WardenEvents[K]) => void,
   ): Warden;
+  /**
+   * Revokes every registered credential, in parallel, with {@link Credential.revoke}: RFC 7009 at
+   * the server where the source supports it, and every local copy wiped in every case. Never
+   * rejects half-way: a credential that fails is reported in its own result.
+   * @param options - An abort signal and the 503 retry bounds, for every credential.
+   * @returns One result per credential, in registration order.
+   * @example
+   * ```ts
+   * const results = await warden.revokeAll();
+   * const notAtServer = results.filter((r) => !r.revokedAtServer).map((r) => `${r.id}: ${r.outcome}`);
+   * ```
+   */
+  revokeAll(options?: RevokeOptions): Promise<RevokeResult[]>;
   /**
    * Takes a snapshot of the usage figures of every credential registered with this warden:
    * requests by status class, 401s and 403s, retries, blocked requests, refreshes by reason,
@@ -222,6 +236,30 @@ export function createWarden(options: WardenOptions = {}): Warden {
       registry.set(id, credential);
       recorder.track(id);
       return credential;
+    },
+    revokeAll(revokeOptions) {
+      return Promise.all(
+        [...registry.values()].map((credential) =>
+          credential.revoke(revokeOptions).catch((caught: unknown): RevokeResult => {
+            const error =
+              caught instanceof TokenWardenError
+                ? caught
+                : new TokenWardenError(
+                    'ERR_SOURCE_FAILED',
+                    `Revoking credential "${credential.id}" failed.`,
+                    { credentialId: credential.id },
+                  );
+            return {
+              id: credential.id,
+              outcome: 'failed',
+              revokedAtServer: false,
+              tokens: [],
+              failures: [{ token: 'access_token', code: error.code, error }],
+              wipedLocally: false,
+            };
+          }),
+        ),
+      );
     },
     get: (id) => registry.get(id),
     metrics: () => recorder.snapshot(),

@@ -3,7 +3,7 @@ import { withDeadline } from '../internal/http.js';
 import { INSPECT } from '../internal/redact.js';
 import { TokenSet, type TokenSetInfo } from '../token.js';
 import { isHeaderToken, isTokenValue } from './token-response.js';
-import type { SourceContext, SourceInfo, TokenHeader, TokenSource } from './types.js';
+import type { RevokedToken, SourceContext, SourceInfo, TokenHeader, TokenSource } from './types.js';
 
 /**
  * What an API key's `rotate` callback receives.
@@ -26,6 +26,35 @@ export interface ApiKeyRotateContext {
   readonly credentialId: string;
   /** Non-secret facts about the key being replaced, when there is one. */
   readonly current: TokenSetInfo | undefined;
+}
+
+/**
+ * What an API key's `revoke` callback receives. The key is behind `revealKey()`, so that printing
+ * or serialising the context shows no secret; keep it out of your error messages.
+ *
+ * @example
+ * ```ts
+ * import { apiKey, type ApiKeyRevokeContext } from 'tokenwarden';
+ * const source = apiKey({
+ *   key: process.env.MAPS_KEY!,
+ *   revoke: async ({ revealKey, signal }: ApiKeyRevokeContext) => {
+ *     await mapsAdmin.deleteKey(revealKey(), { signal }); // your provider's key API
+ *   },
+ * });
+ * ```
+ */
+export interface ApiKeyRevokeContext {
+  /** Aborted when the credential closes, the caller gives up, or the timeout passes. */
+  readonly signal: AbortSignal;
+  /** The credential the key belongs to. */
+  readonly credentialId: string;
+  /** Non-secret facts about the key being revoked. */
+  readonly current: TokenSetInfo | undefined;
+  /**
+   * The key to revoke (the one in use, which a `rotate` may have replaced since start-up).
+   * @returns The raw key.
+   */
+  revealKey(): string;
 }
 
 /**
@@ -92,6 +121,15 @@ export interface ApiKeyOptions {
   rotate?:
     | ((context: ApiKeyRotateContext) => Promise<string | ApiKeyRotation> | string | ApiKeyRotation)
     | undefined;
+  /**
+   * Revokes the key at its provider, called by `credential.revoke()` and `warden.revokeAll()`
+   * (the credential wipes its local copies whether or not this succeeds). Runs under the
+   * credential's request timeout. Errors it throws are wrapped in `ERR_SOURCE_FAILED` with the
+   * error as `cause` and reported in the revoke result, so do not put the key into your error
+   * messages.
+   * @default none (`revoke()` only wipes the key locally and reports `outcome: 'unsupported'`)
+   */
+  revoke?: ((context: ApiKeyRevokeContext) => Promise<void> | void) | undefined;
 }
 
 /** Lifetime given to a key that never expires: a hundred years, in milliseconds. */
@@ -140,6 +178,7 @@ export function apiKey(options: ApiKeyOptions): TokenSource {
 class ApiKeySource implements TokenSource {
   readonly kind = 'api_key' as const;
   readonly header: TokenHeader;
+  readonly revokeCurrent?: (context: SourceContext) => Promise<readonly RevokedToken[]>;
   readonly #rotate: ApiKeyOptions['rotate'];
   #key: string;
   #expiresAt: number | undefined;
@@ -160,6 +199,13 @@ class ApiKeySource implements TokenSource {
       throw invalidArgument('rotate must be a function returning the new key.');
     }
     this.#rotate = options.rotate;
+    if (options.revoke !== undefined) {
+      if (typeof options.revoke !== 'function') {
+        throw invalidArgument('revoke must be a function that revokes the key at its provider.');
+      }
+      const revoke = options.revoke;
+      this.revokeCurrent = (context) => revokeKey(revoke, context);
+    }
     Object.freeze(this);
   }
 
@@ -242,6 +288,34 @@ class ApiKeySource implements TokenSource {
   [INSPECT](): string {
     return `TokenSource ${JSON.stringify(this.toJSON())}`;
   }
+}
+
+/** Calls an API key's `revoke` callback under the credential's deadline. */
+async function revokeKey(
+  revoke: NonNullable<ApiKeyOptions['revoke']>,
+  context: SourceContext,
+): Promise<readonly RevokedToken[]> {
+  const current = context.current;
+  if (current === undefined) return [];
+  await withDeadline(
+    { signal: context.signal, timeoutMs: context.timeoutMs, what: 'The API key revoke callback' },
+    (signal) =>
+      Promise.resolve(
+        revoke({
+          signal,
+          credentialId: context.credentialId,
+          current: current.info(),
+          revealKey: () => current.revealAccessToken(),
+        }),
+      ),
+    (error) =>
+      new TokenWardenError(
+        'ERR_SOURCE_FAILED',
+        'The API key revoke callback threw; see the cause. The key was wiped locally but may still be valid at its provider.',
+        { credentialId: context.credentialId, cause: error },
+      ),
+  );
+  return ['api_key'];
 }
 
 /**

@@ -27,6 +27,8 @@ export interface AuthorizationServerMetadata {
   readonly tokenEndpoint: string;
   /** The RFC 7009 revocation endpoint, when the server has one. */
   readonly revocationEndpoint?: string;
+  /** The RFC 7662 introspection endpoint, when the server has one. */
+  readonly introspectionEndpoint?: string;
   /** Every member of the metadata document (`__proto__`-style keys removed), for later use. */
   readonly metadata: Readonly<Record<string, unknown>>;
 }
@@ -271,10 +273,12 @@ function validateMetadata(
     );
   }
   const revocationEndpoint = metadataEndpoint(json, 'revocation_endpoint', where, response);
+  const introspectionEndpoint = metadataEndpoint(json, 'introspection_endpoint', where, response);
   const metadata: {
     -readonly [K in keyof AuthorizationServerMetadata]: AuthorizationServerMetadata[K];
   } = { issuer, tokenEndpoint, metadata: Object.freeze(json) };
   if (revocationEndpoint !== undefined) metadata.revocationEndpoint = revocationEndpoint;
+  if (introspectionEndpoint !== undefined) metadata.introspectionEndpoint = introspectionEndpoint;
   return Object.freeze(metadata);
 }
 

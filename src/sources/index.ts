@@ -1,4 +1,9 @@
-export type { ApiKeyOptions, ApiKeyRotateContext, ApiKeyRotation } from './api-key.js';
+export type {
+  ApiKeyOptions,
+  ApiKeyRevokeContext,
+  ApiKeyRotateContext,
+  ApiKeyRotation,
+} from './api-key.js';
 export { apiKey } from './api-key.js';
 export type { ClientAuthMethod, PrivateKeyInput } from './client-auth.js';
 export { ClientSecret } from './client-auth.js';
@@ -13,6 +18,8 @@ export type {
 export { customSource } from './custom.js';
 export type { AuthorizationServerMetadata } from './discovery.js';
 export { clearDiscoveryCache } from './discovery.js';
+export type { IntrospectionResult, IntrospectOptions } from './introspection.js';
+export { introspect } from './introspection.js';
 export type {
   OAuthEndpoints,
   OAuthSourceOptions,
@@ -24,6 +31,7 @@ export { refreshToken } from './refresh-token.js';
 export type { ParseTokenResponseOptions } from './token-response.js';
 export { parseTokenResponse } from './token-response.js';
 export type {
+  RevokedToken,
   SkewClock,
   SourceContext,
   SourceInfo,

@@ -11,6 +11,7 @@ import {
   type PrivateKeyInput,
 } from './client-auth.js';
 import { discover, parseIssuer } from './discovery.js';
+import { type IntrospectionResult, parseIntrospection } from './introspection.js';
 import { oauthErrorFromJson, parseTokenResponse } from './token-response.js';
 import type { SourceContext, SourceInfo, SourceKind, TokenSource } from './types.js';
 
@@ -44,6 +45,11 @@ export interface OAuthSourceOptions {
    * @default discovered from `issuer` when discovery is used, else none
    */
   revocationEndpoint?: string | URL | undefined;
+  /**
+   * The RFC 7662 introspection endpoint, used by {@link introspect}.
+   * @default discovered from `issuer` when discovery is used, else none
+   */
+  introspectionEndpoint?: string | URL | undefined;
   /** The OAuth client id. */
   clientId: string;
   /**
@@ -93,6 +99,8 @@ export interface OAuthEndpoints {
   readonly tokenEndpoint: URL;
   /** The revocation endpoint, when known. */
   readonly revocationEndpoint?: URL;
+  /** The introspection endpoint, when known. */
+  readonly introspectionEndpoint?: URL;
 }
 
 /**
@@ -144,6 +152,23 @@ export interface OAuthTokenSource extends TokenSource {
    * @see https://www.rfc-editor.org/rfc/rfc7009#section-2
    */
   revoke(token: string, hint: TokenTypeHint, context: SourceContext): Promise<boolean>;
+  /**
+   * Asks the server about a token (RFC 7662), with the source's client authentication. Only an
+   * `active` member that is the boolean `true` makes the result active. {@link introspect} is the
+   * convenient form.
+   * @param token - The raw token.
+   * @param context - A context (`introspect()` builds one).
+   * @param hint - Which kind of token it is, when known.
+   * @returns The result: `active` and the non-secret claims.
+   * @throws {@link TokenWardenError} `ERR_UNSUPPORTED` when no introspection endpoint is known,
+   * `ERR_HTTP_STATUS`, `ERR_INVALID_RESPONSE`, {@link OAuthError}, or a transport code.
+   * @see https://www.rfc-editor.org/rfc/rfc7662#section-2
+   */
+  introspect(
+    token: string,
+    context: SourceContext,
+    hint?: TokenTypeHint,
+  ): Promise<IntrospectionResult>;
 }
 
 /** Options of {@link OAuthClient.requestToken}. */
@@ -173,6 +198,7 @@ export class OAuthClient {
   readonly #auth: ClientAuthentication;
   readonly #tokenEndpoint: URL | undefined;
   readonly #revocationEndpoint: URL | undefined;
+  readonly #introspectionEndpoint: URL | undefined;
 
   /**
    * @param options - The OAuth options, validated here, synchronously.
@@ -187,6 +213,10 @@ export class OAuthClient {
     this.issuer = options.issuer;
     this.#tokenEndpoint = secureEndpoint(options.tokenEndpoint, 'tokenEndpoint');
     this.#revocationEndpoint = secureEndpoint(options.revocationEndpoint, 'revocationEndpoint');
+    this.#introspectionEndpoint = secureEndpoint(
+      options.introspectionEndpoint,
+      'introspectionEndpoint',
+    );
     if (this.issuer === undefined && this.#tokenEndpoint === undefined) {
       throw invalidArgument(`${name}() needs issuer (for discovery) or tokenEndpoint.`);
     }
@@ -231,6 +261,9 @@ export class OAuthClient {
       if (this.#revocationEndpoint !== undefined) {
         explicit.revocationEndpoint = this.#revocationEndpoint;
       }
+      if (this.#introspectionEndpoint !== undefined) {
+        explicit.introspectionEndpoint = this.#introspectionEndpoint;
+      }
       return explicit;
     }
     const metadata = await discover(this.issuer as string, httpContext(context));
@@ -240,6 +273,8 @@ export class OAuthClient {
     };
     const revocation = this.#revocationEndpoint ?? metadata.revocationEndpoint;
     if (revocation !== undefined) found.revocationEndpoint = new URL(revocation);
+    const introspection = this.#introspectionEndpoint ?? metadata.introspectionEndpoint;
+    if (introspection !== undefined) found.introspectionEndpoint = new URL(introspection);
     return found;
   }
 
@@ -311,6 +346,56 @@ export class OAuthClient {
       new TokenWardenError(
         'ERR_HTTP_STATUS',
         `The revocation request to ${safeUrl(endpoints.revocationEndpoint)} answered HTTP ${result.status}. Retry later (see the Retry-After header on error.response).`,
+        errorOptions,
+      )
+    );
+  }
+
+  /**
+   * Introspects a token (RFC 7662).
+   * @param token - The raw token.
+   * @param context - The context.
+   * @param hint - The token type hint, when known.
+   * @returns `active` (only a boolean `true` counts) and the non-secret claims.
+   * @throws {@link TokenWardenError} `ERR_UNSUPPORTED` without an endpoint, `ERR_HTTP_STATUS`,
+   * `ERR_INVALID_RESPONSE`, {@link OAuthError}, or transport codes.
+   * @see https://www.rfc-editor.org/rfc/rfc7662#section-2
+   */
+  async introspect(
+    token: string,
+    context: SourceContext,
+    hint?: TokenTypeHint,
+  ): Promise<IntrospectionResult> {
+    const endpoints = await this.endpoints(context);
+    if (endpoints.introspectionEndpoint === undefined) {
+      throw new TokenWardenError(
+        'ERR_UNSUPPORTED',
+        'No introspection endpoint is known: configure introspectionEndpoint, or use an issuer whose metadata has introspection_endpoint.',
+        { credentialId: context.credentialId },
+      );
+    }
+    const form = new URLSearchParams({ token });
+    if (hint !== undefined) form.set('token_type_hint', hint);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    await this.#auth.apply(form, headers, audience(endpoints), context.clock);
+    const result = await httpRequest(
+      { url: endpoints.introspectionEndpoint, form, headers, label: 'introspection request' },
+      httpContext(context),
+    );
+    const errorOptions = {
+      status: result.status,
+      credentialId: context.credentialId,
+      response: result.response,
+    };
+    const json = parseJsonObject(result.body);
+    if (result.status === 200 && json) return parseIntrospection(json);
+    throw (
+      (result.status !== 200 && json && oauthErrorFromJson(json, errorOptions)) ||
+      new TokenWardenError(
+        result.status === 200 ? 'ERR_INVALID_RESPONSE' : 'ERR_HTTP_STATUS',
+        result.status === 200
+          ? `The introspection response from ${safeUrl(endpoints.introspectionEndpoint)} is not a JSON object.`
+          : `The introspection request to ${safeUrl(endpoints.introspectionEndpoint)} answered HTTP ${result.status}.`,
         errorOptions,
       )
     );
@@ -431,6 +516,14 @@ export abstract class OAuthGrantSource implements OAuthTokenSource {
 
   revoke(token: string, hint: TokenTypeHint, context: SourceContext): Promise<boolean> {
     return this.client.revoke(token, hint, context);
+  }
+
+  introspect(
+    token: string,
+    context: SourceContext,
+    hint?: TokenTypeHint,
+  ): Promise<IntrospectionResult> {
+    return this.client.introspect(token, context, hint);
   }
 
   toJSON(): Record<string, unknown> {

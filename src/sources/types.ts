@@ -136,4 +136,25 @@ export interface TokenSource {
    * @throws {@link TokenWardenError} with a stable code on every failure.
    */
   obtain(context: SourceContext): Promise<TokenSet>;
+  /**
+   * Optional: revokes the held token at its issuer by a means other than RFC 7009 (OAuth sources
+   * revoke through their revocation endpoint instead). {@link apiKey} implements it when given a
+   * `revoke` callback. `context.current` is the set to revoke.
+   * @param context - The credential's context, with the set to revoke as `current`.
+   * @returns The kinds of token revoked.
+   * @throws {@link TokenWardenError} `ERR_SOURCE_FAILED` when the issuer could not revoke it.
+   */
+  revokeCurrent?(context: SourceContext): Promise<readonly RevokedToken[]>;
 }
+
+/**
+ * A kind of token that a revocation names: the OAuth token types of RFC 7009, or an API key.
+ *
+ * @example
+ * ```ts
+ * import type { RevokedToken } from 'tokenwarden';
+ * const { tokens } = await billing.revoke();
+ * const gone: readonly RevokedToken[] = tokens; // e.g. ['refresh_token', 'access_token']
+ * ```
+ */
+export type RevokedToken = 'refresh_token' | 'access_token' | 'api_key';
