@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshLockPath } from '../../src/node/internal/refresh-lock.js';
-import { bundleFixture, type Child, startChild } from '../fixtures/file-store-children.js';
 import type { FleetConfig } from '../fixtures/file-store-fleet-child.js';
+import { bundleFixture, type Child, startChild } from '../support/children.js';
 import { runExclusively } from '../support/exclusive.js';
 import { type OidcServer, startOidcServer } from '../support/oidc-server.js';
 

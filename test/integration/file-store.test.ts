@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileStore } from '../../src/node/file-store.js';
-import { bundleFixture, type Child, startChild } from '../fixtures/file-store-children.js';
 import { counterRecord, counterValue } from '../fixtures/file-store-writer.js';
+import { bundleFixture, type Child, startChild } from '../support/children.js';
 import { runExclusively } from '../support/exclusive.js';
 
 runExclusively();

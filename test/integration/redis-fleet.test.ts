@@ -8,14 +8,13 @@
 // the server never processes it. A kill after the server rotated the refresh token but before the
 // holder stored the new one cannot be recovered by any client: the old token is spent and the new
 // one died with the process; the grant must be re-authorised (redisStore documents this window).
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build as esbuild } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleFixture, type Child, type Line, startChild } from '../support/children.js';
 import { runExclusively } from '../support/exclusive.js';
 import { useOidcServer } from '../support/harness.js';
 import { useRedisServer } from '../support/redis-server.js';
@@ -33,82 +32,8 @@ const LOCK_TTL_MS = 4_000;
 const redis = useRedisServer();
 const server = useOidcServer({ ttl: { accessToken: ACCESS_TOKEN_TTL_S } });
 
-interface Line {
-  readonly step: string;
-  readonly at?: number;
-  readonly [key: string]: unknown;
-}
-
-interface Child {
-  readonly name: string;
-  readonly process: ChildProcess;
-  readonly lines: Line[];
-  /** Resolves with the first line of `step` (at or after index `from` of `lines`). */
-  waitFor(step: string, from?: number): Promise<Line>;
-  send(line: string): void;
-  readonly closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr(): string;
-}
-
 function start(name: string, bundle: string, env: Record<string, string>): Child {
-  const child = spawn(process.execPath, [bundle], {
-    cwd: root,
-    env: { ...process.env, NODE_OPTIONS: '', ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const lines: Line[] = [];
-  const waiting: { step: string; from: number; resolve: (line: Line) => void }[] = [];
-  let buffer = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8');
-  child.stderr?.setEncoding('utf8');
-  child.stdout?.on('data', (chunk: string) => {
-    buffer += chunk;
-    for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
-      const text = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      let line: Line;
-      try {
-        line = JSON.parse(text) as Line;
-      } catch {
-        continue;
-      }
-      lines.push(line);
-      for (const waiter of waiting.filter((w) => w.step === line.step)) {
-        waiting.splice(waiting.indexOf(waiter), 1);
-        waiter.resolve(line);
-      }
-    }
-  });
-  child.stderr?.on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
-    (resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve({ code, signal }));
-    },
-  );
-  return {
-    name,
-    process: child,
-    lines,
-    waitFor(step, from = 0) {
-      const seen = lines.slice(from).find((line) => line.step === step);
-      if (seen) return Promise.resolve(seen);
-      return new Promise<Line>((resolve, reject) => {
-        waiting.push({ step, from, resolve });
-        void closed.then(() =>
-          reject(new Error(`${name} exited before "${step}": ${stderr.slice(0, 800)}`)),
-        );
-      });
-    },
-    send(line) {
-      child.stdin?.write(`${line}\n`);
-    },
-    closed,
-    stderr: () => stderr,
-  };
+  return startChild([bundle], { cwd: root, env, stdin: 'pipe', name });
 }
 
 function last(child: Child, step: string): Line | undefined {
@@ -131,21 +56,9 @@ describe('a fleet of 8 processes sharing a credential through Redis', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'tw-redis-fleet-'));
     // Bundled once: eight children under `node --import tsx` would spend seconds compiling on a
-    // two-core machine. ioredis is CommonJS; the banner gives its requires of Node built-ins a
-    // `require` inside the ES module bundle.
+    // two-core machine.
     bundle = join(dir, 'redis-fleet-child.mjs');
-    await esbuild({
-      entryPoints: [fixture],
-      outfile: bundle,
-      bundle: true,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      logLevel: 'silent',
-      banner: {
-        js: "import { createRequire as __twCreateRequire } from 'node:module'; const require = __twCreateRequire(import.meta.url);",
-      },
-    });
+    await bundleFixture(fixture, bundle);
   }, 60_000);
 
   afterAll(async () => {
