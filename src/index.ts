@@ -15,6 +15,14 @@
  * ```
  * @packageDocumentation
  */
+export type {
+  AuditAction,
+  AuditFinding,
+  AuditFindingKind,
+  AuditOptions,
+  InventoryEntry,
+  InventoryState,
+} from './audit.js';
 export {
   allowInsecureRequests,
   type BackoffOptions,

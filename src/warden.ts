@@ -1,5 +1,13 @@
 import EventEmitter from 'eventemitter3';
 import {
+  type AuditContext,
+  type AuditFinding,
+  type AuditOptions,
+  buildInventory,
+  type InventoryEntry,
+  runAudit,
+} from './audit.js';
+import {
   Credential,
   type CredentialOptions,
   type CredentialRuntime,
@@ -138,6 +146,36 @@ export interface Warden {
    */
   metrics(): MetricsSnapshot;
   /**
+   * Lists every registered credential (in registration order) and then every record in the
+   * store that no registered credential owns (`'orphaned'`), with source, scopes, times, usage
+   * counts, state and a fingerprint of the access token — never a token. A record that fails its
+   * integrity check or cannot be decrypted is listed as `'unreadable'` instead of failing the call.
+   * @returns One {@link InventoryEntry} per credential or record.
+   * @example
+   * ```ts
+   * for (const { id, state, sourceKind, lastUsedAt, fingerprint } of await warden.inventory()) {
+   *   console.log(id, state, sourceKind, lastUsedAt && new Date(lastUsedAt), fingerprint);
+   * }
+   * ```
+   */
+  inventory(): Promise<InventoryEntry[]>;
+  /**
+   * Audits the inventory: `unused`, `orphaned`, `over-age`, `over-scoped`, `expiring` and
+   * `reauth-required` findings, each with its non-secret evidence (see {@link AuditOptions} for
+   * the thresholds and their defaults). Orphaned records are reported only as `orphaned`. With
+   * `revoke: true`, unused credentials are revoked and unregistered and orphaned records deleted;
+   * each finding says what was done, and the call never rejects half-way.
+   * @param options - Thresholds, the audit time, and whether to act.
+   * @returns The findings, grouped by credential in inventory order.
+   * @throws {@link InvalidArgumentError} for a malformed duration or time.
+   * @example
+   * ```ts
+   * const findings = await warden.audit({ idleFor: '30d', maxAge: '90d', revoke: true });
+   * for (const f of findings) console.warn(`${f.id}: ${f.kind} (${f.action})`);
+   * ```
+   */
+  audit(options?: AuditOptions): Promise<AuditFinding[]>;
+  /**
    * Closes every credential (timers cleared, token requests in flight aborted), removes every
    * listener and closes the store. A Node process with nothing else to do exits right after.
    */
@@ -182,6 +220,7 @@ export function createWarden(options: WardenOptions = {}): Warden {
   const registry = new Map<string, Credential>();
   const defaults = options.defaults ?? {};
   const recorder = new MetricsRecorder();
+  const registeredAt = new Map<string, number>();
   let closed = false;
 
   const runtime: CredentialRuntime = {
@@ -205,6 +244,7 @@ export function createWarden(options: WardenOptions = {}): Warden {
     },
     forget(id) {
       registry.delete(id);
+      registeredAt.delete(id);
     },
     observe: (id, outcome, tokenIssuedAt) => recorder.observe(id, outcome, tokenIssuedAt),
   };
@@ -220,7 +260,16 @@ export function createWarden(options: WardenOptions = {}): Warden {
     },
   });
 
+  const auditContext: AuditContext = {
+    store,
+    credentials: () => [...registry.values()],
+    get: (id) => registry.get(id),
+    registeredAt: (id) => registeredAt.get(id),
+  };
+
   const warden: Warden = {
+    inventory: () => buildInventory(auditContext),
+    audit: (auditOptions) => runAudit(auditContext, auditOptions),
     register(id, credentialOptions) {
       if (closed) throw invalidArgument('This warden is closed; create a new one.');
       if (typeof id !== 'string' || !ID_PATTERN.test(id)) {
@@ -234,6 +283,7 @@ export function createWarden(options: WardenOptions = {}): Warden {
       }
       const credential = new Credential(id, { ...defaults, ...credentialOptions }, runtime);
       registry.set(id, credential);
+      registeredAt.set(id, Date.now());
       recorder.track(id);
       return credential;
     },
@@ -281,6 +331,7 @@ export function createWarden(options: WardenOptions = {}): Warden {
       closed = true;
       await Promise.all([...registry.values()].map((credential) => credential.close()));
       registry.clear();
+      registeredAt.clear();
       events.removeAllListeners();
       recorder.clear();
       await store.close?.();
