@@ -14,7 +14,7 @@ import { type Duration, toMs } from './internal/duration.js';
 import { INSPECT } from './internal/redact.js';
 import { isSecureTransport, parseOrigin } from './internal/url.js';
 import { type RevokeOptions, type RevokeResult, revokeAtServer } from './revoke.js';
-import type { SkewClock, SourceInfo, TokenSource } from './sources/types.js';
+import type { SkewClock, SourceContext, SourceInfo, TokenSource } from './sources/types.js';
 import type {
   RecordMeta,
   StoreChange,
@@ -571,21 +571,7 @@ export class Credential {
     const signal = options.signal
       ? anySignal([this.#abort.signal, options.signal])
       : this.#abort.signal;
-    const server = await revokeAtServer(
-      source,
-      held,
-      {
-        credentialId: this.id,
-        current: held,
-        signal,
-        fetch: this.#runtime.fetch,
-        timeoutMs: this.#timeoutMs,
-        maxResponseBytes: this.#maxResponseBytes,
-        defaultLifetimeMs: this.#defaultLifetimeMs,
-        clock: this.#runtime.clock,
-      },
-      options,
-    );
+    const server = await revokeAtServer(source, held, this.#sourceContext(held, signal), options);
     const result: RevokeResult = {
       id: this.id,
       outcome: server.outcome,
@@ -902,16 +888,7 @@ export class Credential {
         if (latest) previous = latest.tokens;
       }
       const signal = lease ? anySignal([this.#abort.signal, lease.signal]) : this.#abort.signal;
-      const set = await this.#source.obtain({
-        credentialId: this.id,
-        current: previous,
-        signal,
-        fetch: this.#runtime.fetch,
-        timeoutMs: this.#timeoutMs,
-        maxResponseBytes: this.#maxResponseBytes,
-        defaultLifetimeMs: this.#defaultLifetimeMs,
-        clock: this.#runtime.clock,
-      });
+      const set = await this.#source.obtain(this.#sourceContext(previous, signal));
       if (this.#closed) throw closedError(this.id);
       // Durably stored before anyone is handed the new token or the lock is released.
       const winner = await this.#persist(set, expected, previous, lease);
@@ -954,6 +931,20 @@ export class Credential {
     } finally {
       await lease?.release().catch(() => {});
     }
+  }
+
+  /** What the source gets for one token or revocation request. */
+  #sourceContext(current: TokenSet | undefined, signal: AbortSignal): SourceContext {
+    return {
+      credentialId: this.id,
+      current,
+      signal,
+      fetch: this.#runtime.fetch,
+      timeoutMs: this.#timeoutMs,
+      maxResponseBytes: this.#maxResponseBytes,
+      defaultLifetimeMs: this.#defaultLifetimeMs,
+      clock: this.#runtime.clock,
+    };
   }
 
   /** Whether a token set found in the store (or announced) should replace ours without a refresh. */
