@@ -1,5 +1,3 @@
-import { HttpResponse, http } from 'msw';
-import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createWarden,
@@ -11,55 +9,12 @@ import {
   type Warden,
 } from '../../src/index.js';
 
+import { rotatingServer } from '../support/rotating-server.js';
+
 const AUTH = 'https://auth.example.test';
 const API = 'https://api.example.test';
 
-/** A token endpoint with refresh-token rotation and reuse detection, like a real server's. */
-const server = (() => {
-  let valid = new Set<string>(['rt-0']);
-  let next = 1;
-  const redeemed: string[] = [];
-  const invalidGrants: string[] = [];
-  let delayMs = 0;
-  const msw = setupServer(
-    http.post(`${AUTH}/token`, async ({ request }) => {
-      const form = new URLSearchParams(await request.text());
-      const presented = form.get('refresh_token') ?? '';
-      redeemed.push(presented);
-      if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
-      if (!valid.has(presented)) {
-        invalidGrants.push(presented);
-        valid = new Set(); // reuse detected: the whole grant dies
-        return HttpResponse.json({ error: 'invalid_grant' }, { status: 400 });
-      }
-      valid.delete(presented);
-      const n = next++;
-      valid.add(`rt-${n}`);
-      return HttpResponse.json({
-        access_token: `at-${n}`,
-        refresh_token: `rt-${n}`,
-        token_type: 'Bearer',
-        expires_in: 3600,
-      });
-    }),
-    http.get(`${API}/*`, () => HttpResponse.json({ ok: true })),
-  );
-  return {
-    msw,
-    redeemed,
-    invalidGrants,
-    setDelay(ms: number) {
-      delayMs = ms;
-    },
-    reset() {
-      valid = new Set(['rt-0']);
-      next = 1;
-      redeemed.length = 0;
-      invalidGrants.length = 0;
-      delayMs = 0;
-    },
-  };
-})();
+const server = rotatingServer(AUTH, API);
 
 beforeAll(() => server.msw.listen({ onUnhandledRequest: 'error' }));
 afterAll(() => server.msw.close());

@@ -4,8 +4,6 @@
 // revokes the grant on reuse, like a real server. Real Chromium and a real server:
 // test/integration/browser-tabs.test.ts.
 import 'fake-indexeddb/auto';
-import { HttpResponse, http } from 'msw';
-import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { indexedDbStore } from '../../../src/browser/index.js';
 import {
@@ -16,51 +14,14 @@ import {
   type Warden,
 } from '../../../src/index.js';
 import type { TokenStore } from '../../../src/stores/types.js';
+import { rotatingServer } from '../../support/rotating-server.js';
 import { freshIndexedDb, rawGet } from './idb.js';
 import { fakeLocks, stubNavigatorLocks } from './locks.js';
 
 const AUTH = 'https://auth.example.test';
 const API = 'https://api.example.test';
 
-const server = (() => {
-  let valid = new Set<string>(['rt-0']);
-  let next = 1;
-  const redeemed: string[] = [];
-  const invalidGrants: string[] = [];
-  const msw = setupServer(
-    http.post(`${AUTH}/token`, async ({ request }) => {
-      const presented = new URLSearchParams(await request.text()).get('refresh_token') ?? '';
-      redeemed.push(presented);
-      await new Promise((resolve) => setTimeout(resolve, 15));
-      if (!valid.has(presented)) {
-        invalidGrants.push(presented);
-        valid = new Set(); // reuse detected: the whole grant dies
-        return HttpResponse.json({ error: 'invalid_grant' }, { status: 400 });
-      }
-      valid.delete(presented);
-      const n = next++;
-      valid.add(`rt-${n}`);
-      return HttpResponse.json({
-        access_token: `at-${n}`,
-        refresh_token: `rt-${n}`,
-        token_type: 'Bearer',
-        expires_in: 3600,
-      });
-    }),
-    http.get(`${API}/*`, () => HttpResponse.json({ ok: true })),
-  );
-  return {
-    msw,
-    redeemed,
-    invalidGrants,
-    reset() {
-      valid = new Set(['rt-0']);
-      next = 1;
-      redeemed.length = 0;
-      invalidGrants.length = 0;
-    },
-  };
-})();
+const server = rotatingServer(AUTH, API, { delayMs: 15 });
 
 beforeAll(() => server.msw.listen({ onUnhandledRequest: 'error' }));
 afterAll(() => server.msw.close());
