@@ -6,6 +6,8 @@ export default defineConfig({
     browser: 'src/browser/index.ts',
     node: 'src/node/index.ts',
     redis: 'src/redis/index.ts',
+    otel: 'src/otel/index.ts',
+    cli: 'src/cli/main.ts',
   },
   format: ['esm'],
   target: 'es2022',
@@ -16,5 +18,5 @@ export default defineConfig({
   treeshake: true,
   // Keep `node:` specifiers: bare 'crypto' or 'fs' could resolve to a userland package.
   removeNodeProtocol: false,
-  external: ['ky', 'jose', 'idb-keyval', 'eventemitter3', '@napi-rs/keyring', /^node:/],
+  external: ['ky', 'jose', 'idb-keyval', 'eventemitter3', '@napi-rs/keyring', '@opentelemetry/api', 'ioredis', /^node:/],
 });

@@ -54,6 +54,7 @@ export type {
   RefreshCounts,
   TokenAgeSummary,
 } from './observe/metrics.js';
+export type { RequestRecord, WardenObserver } from './observe/observer.js';
 export type {
   RevocationOutcome,
   RevokeFailure,

@@ -18,6 +18,7 @@ import type { Logger, WardenEvents } from './events.js';
 import { createSkewClock } from './internal/clock.js';
 import { INSPECT } from './internal/redact.js';
 import { MetricsRecorder, type MetricsSnapshot } from './observe/metrics.js';
+import type { RequestRecord, WardenObserver } from './observe/observer.js';
 import type { RevokeOptions, RevokeResult } from './revoke.js';
 import { memoryStore } from './stores/memory.js';
 import type { TokenStore } from './stores/types.js';
@@ -146,6 +147,26 @@ export interface Warden {
    */
   metrics(): MetricsSnapshot;
   /**
+   * Adds an observer that receives every request record and every event of this warden,
+   * synchronously (see {@link WardenObserver}). The OpenTelemetry adapter (`tokenwarden/otel`)
+   * uses it; so can any exporter of your own.
+   * @param observer - An object with optional `request` and `event` methods.
+   * @returns A function that removes the observer.
+   * @throws {@link InvalidArgumentError} when `observer` is not an object or the warden is closed.
+   * @example
+   * ```ts
+   * let serverErrors = 0;
+   * const stop = warden.observe({
+   *   request: ({ status }) => {
+   *     if (status >= 500) serverErrors++;
+   *   },
+   * });
+   * // ... later
+   * stop();
+   * ```
+   */
+  observe(observer: WardenObserver): () => void;
+  /**
    * Lists every registered credential (in registration order) and then every record in the
    * store that no registered credential owns (`'orphaned'`), with source, scopes, times, usage
    * counts, state and a fingerprint of the access token — never a token. A record that fails its
@@ -221,7 +242,22 @@ export function createWarden(options: WardenOptions = {}): Warden {
   const defaults = options.defaults ?? {};
   const recorder = new MetricsRecorder();
   const registeredAt = new Map<string, number>();
+  const observers = new Set<WardenObserver>();
   let closed = false;
+
+  const notify = (call: (observer: WardenObserver) => void): void => {
+    for (const observer of observers) {
+      try {
+        call(observer);
+      } catch (error) {
+        options.logger?.({
+          level: 'error',
+          message: 'an observer threw',
+          fields: { error: error instanceof Error ? error.name : typeof error },
+        });
+      }
+    }
+  };
 
   const runtime: CredentialRuntime = {
     store,
@@ -232,6 +268,7 @@ export function createWarden(options: WardenOptions = {}): Warden {
     logger: options.logger,
     emit(event, ...args) {
       recorder.event(event, args[0]);
+      if (observers.size > 0) notify((observer) => observer.event?.(event, args[0]));
       try {
         (events as unknown as EventEmitter).emit(event, ...args);
       } catch (error) {
@@ -246,7 +283,20 @@ export function createWarden(options: WardenOptions = {}): Warden {
       registry.delete(id);
       registeredAt.delete(id);
     },
-    observe: (id, outcome, tokenIssuedAt) => recorder.observe(id, outcome, tokenIssuedAt),
+    observe(id, outcome, tokenIssuedAt) {
+      const now = recorder.observe(id, outcome, tokenIssuedAt);
+      if (observers.size === 0) return;
+      const record: RequestRecord = {
+        id,
+        method: outcome.method,
+        origin: outcome.origin,
+        status: outcome.status,
+        durationMs: outcome.durationMs,
+        retried: outcome.retried,
+        ...(tokenIssuedAt === undefined ? {} : { tokenAgeMs: Math.max(0, now - tokenIssuedAt) }),
+      };
+      notify((observer) => observer.request?.(record));
+    },
   };
 
   store.bind?.({
@@ -313,6 +363,18 @@ export function createWarden(options: WardenOptions = {}): Warden {
     },
     get: (id) => registry.get(id),
     metrics: () => recorder.snapshot(),
+    observe(observer) {
+      if (observer === null || typeof observer !== 'object') {
+        throw invalidArgument(
+          'observe(observer): observer must be an object with request/event methods.',
+        );
+      }
+      if (closed) throw invalidArgument('This warden is closed; create a new one.');
+      observers.add(observer);
+      return () => {
+        observers.delete(observer);
+      };
+    },
     credentials: () => [...registry.values()],
     on(event, listener) {
       events.on(event, listener as never);
@@ -333,6 +395,7 @@ export function createWarden(options: WardenOptions = {}): Warden {
       registry.clear();
       registeredAt.clear();
       events.removeAllListeners();
+      observers.clear();
       recorder.clear();
       await store.close?.();
     },

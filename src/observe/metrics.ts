@@ -349,8 +349,8 @@ export class MetricsRecorder {
     this.#series(id);
   }
 
-  /** One authenticated request completed (or failed without a response). */
-  observe(id: string, outcome: RequestOutcome, tokenIssuedAt: number | undefined): void {
+  /** One authenticated request completed (or failed without a response); returns its time. */
+  observe(id: string, outcome: RequestOutcome, tokenIssuedAt: number | undefined): number {
     const series = this.#series(id);
     const { status, durationMs } = outcome;
     series.add(status, durationMs);
@@ -370,6 +370,7 @@ export class MetricsRecorder {
       }
     }
     origin.add(status, durationMs);
+    return now;
   }
 
   /** An event the runtime emits: refreshes and blocked requests are counted from these. */

@@ -491,6 +491,7 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
       if (state.sent) {
         try {
           host.observed({
+            method: prepared.method,
             origin: url.origin,
             status,
             durationMs: Math.max(0, now() - started),

@@ -73,6 +73,8 @@ export interface TransportHost {
 
 /** The outcome of one authenticated request, as metrics see it. */
 export interface RequestOutcome {
+  /** The request method as sent first (upper case for the standard methods). */
+  readonly method: string;
   /** The request's origin. */
   readonly origin: string;
   /** The final status, or 0 for a network error. */

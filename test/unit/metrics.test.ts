@@ -64,7 +64,7 @@ function nearestRank(sorted: number[], q: number): number {
 }
 
 function outcome(origin: string, status: number, durationMs = 1, retried = false): RequestOutcome {
-  return { origin, status, durationMs, retried, authenticated: true };
+  return { method: 'GET', origin, status, durationMs, retried, authenticated: true };
 }
 
 describe('latency histogram', () => {
