@@ -18,5 +18,14 @@ export default defineConfig({
   treeshake: true,
   // Keep `node:` specifiers: bare 'crypto' or 'fs' could resolve to a userland package.
   removeNodeProtocol: false,
-  external: ['ky', 'jose', 'idb-keyval', 'eventemitter3', '@napi-rs/keyring', '@opentelemetry/api', 'ioredis', /^node:/],
+  external: [
+    'ky',
+    'jose',
+    'idb-keyval',
+    'eventemitter3',
+    '@napi-rs/keyring',
+    '@opentelemetry/api',
+    'ioredis',
+    /^node:/,
+  ],
 });
