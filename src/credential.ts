@@ -268,6 +268,8 @@ export interface CredentialRuntime {
   forget(id: string): void;
   /** Records one authenticated request for `warden.metrics()` (optional: absent in tests). */
   observe?(id: string, outcome: RequestOutcome, tokenIssuedAt: number | undefined): void;
+  /** A request or `getToken()` wants a token (for the use-after-revoke anomaly). */
+  attempt?(id: string): void;
 }
 
 const REAUTH_ERRORS = new Set(['invalid_grant', 'invalid_client', 'unauthorized_client']);
@@ -435,6 +437,7 @@ export class Credential {
    * ```
    */
   async getToken(options: GetTokenOptions = {}): Promise<AccessToken> {
+    this.#runtime.attempt?.(this.id);
     if (options.forceRefresh) {
       await this.#load();
       this.#assertUsable();
@@ -715,7 +718,10 @@ export class Credential {
       credentialHeaders,
       fetch: this.#runtime.fetch,
       maxRedirects: this.#maxRedirects,
-      acquire: async (signal) => this.#attach(await this.#current(signal)),
+      acquire: async (signal) => {
+        this.#runtime.attempt?.(this.id);
+        return this.#attach(await this.#current(signal));
+      },
       recover: (generation, signal) => this.#recover(generation, signal),
       blocked: (reason, url, action) => this.#blocked(reason, url, action),
       peek: () => (this.#tokens ? this.#attach(this.#tokens) : undefined),

@@ -1,4 +1,5 @@
 import type { BlockReason, TokenWardenError, TokenWardenErrorCode } from './errors.js';
+import type { AnomalyOptions } from './observe/anomaly.js';
 import type { RevocationOutcome } from './revoke.js';
 import type { RevokedToken } from './sources/types.js';
 
@@ -166,7 +167,34 @@ export interface TamperEvent {
 }
 
 /**
- * Payload of the `anomaly` event.
+ * What kind of anomaly an `anomaly` event reports. See {@link AnomalyOptions} for when each
+ * fires, its severity and its thresholds.
+ *
+ * @example
+ * ```ts
+ * import type { AnomalyKind } from 'tokenwarden';
+ * const pageOnCall: AnomalyKind[] = ['refresh-token-reuse', 'blocked-leak'];
+ * ```
+ */
+export type AnomalyKind =
+  /** A request rate far above the credential's learned baseline. */
+  | 'rate-spike'
+  /** A burst of 401 and 403 responses. */
+  | 'auth-failures'
+  /** The policy refused or stripped a request (foreign origin, plain HTTP, token in URL, redirect). */
+  | 'blocked-leak'
+  /** `invalid_grant` on the first refresh after a rotation: a copy of a refresh token was redeemed. */
+  | 'refresh-token-reuse'
+  /** Several refreshes in a row failed. */
+  | 'refresh-failures'
+  /** The credential was used after it was revoked. */
+  | 'use-after-revoke'
+  /** A refreshed token set could not be stored: another writer kept winning. */
+  | 'store-conflict';
+
+/**
+ * Payload of the `anomaly` event. Evidence is counts, thresholds, times, codes and URLs without
+ * query; never a token, header or body.
  *
  * @example
  * ```ts
@@ -181,10 +209,10 @@ export interface AnomalyEvent {
   /** The credential id. */
   readonly id: string;
   /** What kind of anomaly. */
-  readonly kind: string;
+  readonly kind: AnomalyKind;
   /** How serious it is. */
   readonly severity: 'info' | 'warning' | 'critical';
-  /** Non-secret evidence (counts, thresholds, URLs without query). */
+  /** Non-secret evidence (counts, thresholds, times, codes, URLs without query). */
   readonly evidence: Readonly<Record<string, unknown>>;
 }
 

@@ -47,6 +47,12 @@ export {
 export type * from './events.js';
 export type { Duration } from './internal/duration.js';
 export type {
+  AnomalyOptions,
+  AuthFailureOptions,
+  RateSpikeOptions,
+  RefreshFailureOptions,
+} from './observe/anomaly.js';
+export type {
   CredentialMetrics,
   LatencySummary,
   MetricsSnapshot,

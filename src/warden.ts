@@ -17,6 +17,7 @@ import { invalidArgument, TokenWardenError } from './errors.js';
 import type { Logger, WardenEvents } from './events.js';
 import { createSkewClock } from './internal/clock.js';
 import { INSPECT } from './internal/redact.js';
+import { AnomalyDetector, type AnomalyOptions, anomalySettings } from './observe/anomaly.js';
 import { MetricsRecorder, type MetricsSnapshot } from './observe/metrics.js';
 import type { RequestRecord, WardenObserver } from './observe/observer.js';
 import type { RevokeOptions, RevokeResult } from './revoke.js';
@@ -66,6 +67,13 @@ export interface WardenOptions {
    * @default {}
    */
   defaults?: CredentialTuning;
+  /**
+   * Anomaly detection: thresholds per detector, or `false` for none. Anomalies are reported as
+   * `anomaly` events (and `warn` log lines); see {@link AnomalyOptions} for the kinds, their
+   * triggers and defaults.
+   * @default {} (every detector on, with its defaults)
+   */
+  anomalies?: AnomalyOptions | false;
   /**
    * Replaces the global `fetch` for all requests. Dangerous: see {@link customFetch}.
    * @default globalThis.fetch
@@ -241,6 +249,7 @@ export function createWarden(options: WardenOptions = {}): Warden {
   const registry = new Map<string, Credential>();
   const defaults = options.defaults ?? {};
   const recorder = new MetricsRecorder();
+  const settings = anomalySettings(options.anomalies);
   const registeredAt = new Map<string, number>();
   const observers = new Set<WardenObserver>();
   let closed = false;
@@ -258,6 +267,17 @@ export function createWarden(options: WardenOptions = {}): Warden {
       }
     }
   };
+
+  const detector =
+    settings &&
+    new AnomalyDetector(settings, (anomaly) => {
+      runtime.emit('anomaly', anomaly);
+      options.logger?.({
+        level: 'warn',
+        message: 'anomaly detected',
+        fields: { id: anomaly.id, kind: anomaly.kind, severity: anomaly.severity },
+      });
+    });
 
   const runtime: CredentialRuntime = {
     store,
@@ -278,24 +298,29 @@ export function createWarden(options: WardenOptions = {}): Warden {
           fields: { event, error: error instanceof Error ? error.name : typeof error },
         });
       }
+      // Last, so an anomaly this event raises follows it everywhere.
+      detector?.event(event, args[0]);
     },
     forget(id) {
       registry.delete(id);
       registeredAt.delete(id);
     },
+    attempt: (id) => detector?.attempt(id),
     observe(id, outcome, tokenIssuedAt) {
       const now = recorder.observe(id, outcome, tokenIssuedAt);
-      if (observers.size === 0) return;
-      const record: RequestRecord = {
-        id,
-        method: outcome.method,
-        origin: outcome.origin,
-        status: outcome.status,
-        durationMs: outcome.durationMs,
-        retried: outcome.retried,
-        ...(tokenIssuedAt === undefined ? {} : { tokenAgeMs: Math.max(0, now - tokenIssuedAt) }),
-      };
-      notify((observer) => observer.request?.(record));
+      if (observers.size > 0) {
+        const record: RequestRecord = {
+          id,
+          method: outcome.method,
+          origin: outcome.origin,
+          status: outcome.status,
+          durationMs: outcome.durationMs,
+          retried: outcome.retried,
+          ...(tokenIssuedAt === undefined ? {} : { tokenAgeMs: Math.max(0, now - tokenIssuedAt) }),
+        };
+        notify((observer) => observer.request?.(record));
+      }
+      detector?.request(id, outcome);
     },
   };
 
@@ -335,6 +360,7 @@ export function createWarden(options: WardenOptions = {}): Warden {
       registry.set(id, credential);
       registeredAt.set(id, Date.now());
       recorder.track(id);
+      detector?.track(id);
       return credential;
     },
     revokeAll(revokeOptions) {
@@ -397,6 +423,7 @@ export function createWarden(options: WardenOptions = {}): Warden {
       events.removeAllListeners();
       observers.clear();
       recorder.clear();
+      detector?.clear();
       await store.close?.();
     },
   };

@@ -112,6 +112,7 @@ describe('where the token goes', () => {
     expect(host.acquireCount).toBe(1);
     expect(host.outcomes).toEqual([
       {
+        method: 'POST',
         origin: 'https://api.example.com',
         status: 200,
         durationMs: expect.any(Number),
@@ -769,6 +770,7 @@ describe('outcomes', () => {
     await expect(fetch('https://api.example.com/down')).rejects.toThrow(TypeError);
     expect(host.outcomes).toEqual([
       {
+        method: 'GET',
         origin: 'https://api.example.com',
         status: 0,
         durationMs: expect.any(Number),
