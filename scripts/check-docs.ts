@@ -4,7 +4,13 @@ import ts from 'typescript';
 
 const entries = process.argv.slice(2);
 if (entries.length === 0) {
-  entries.push('src/index.ts', 'src/browser/index.ts', 'src/node/index.ts', 'src/redis/index.ts');
+  entries.push(
+    'src/index.ts',
+    'src/browser/index.ts',
+    'src/node/index.ts',
+    'src/redis/index.ts',
+    'src/otel/index.ts',
+  );
 }
 
 const program = ts.createProgram(entries, {
