@@ -22,7 +22,7 @@ import type {
   StoreLease,
   TokenStore,
 } from './stores/types.js';
-import { AccessToken, type TokenSet } from './token.js';
+import { AccessToken, TokenSet } from './token.js';
 import { createAuthenticatedFetch } from './transport/fetch.js';
 import { type CreateKyOptions, createKy } from './transport/ky.js';
 import type {
@@ -394,6 +394,15 @@ export class Credential {
       );
     }
     this.fetch = createAuthenticatedFetch(this.#host(this.#origins));
+    this.#source.attach?.({
+      credentialId: id,
+      context: (signal) =>
+        this.#sourceContext(
+          this.#tokens,
+          signal ? anySignal([this.#abort.signal, signal]) : this.#abort.signal,
+        ),
+      install: (tokens) => this.#install(tokens),
+    });
   }
 
   /**
@@ -609,7 +618,7 @@ export class Credential {
     this.#lastError = undefined;
     this.#metaDirty = false;
     this.#clearTimer();
-    if (this.#source.kind === 'refresh_token' && !this.#reauth) {
+    if (this.#needsUser() && !this.#reauth) {
       this.#reauth = new ReauthRequiredError(this.id);
       this.#emit('reauth-required', { id: this.id, error: 'signed_out' });
     }
@@ -934,6 +943,64 @@ export class Credential {
     } catch (caught) {
       if (caught !== undefined && caught === this.#reauth) throw caught; // reported already
       throw this.#failed(reason, caught);
+    } finally {
+      await lease?.release().catch(() => {});
+    }
+  }
+
+  /** Whether a first token set needs a user: a refresh-token or an interactive source. */
+  #needsUser(): boolean {
+    return this.#source.kind === 'refresh_token' || this.#source.interactive === true;
+  }
+
+  /**
+   * Stores and starts using a token set the source obtained on its own (a sign-in), under the
+   * refresh lock like a refresh, after any refresh in flight.
+   */
+  async #install(set: TokenSet): Promise<void> {
+    if (this.#closed) throw closedError(this.id);
+    if (!(set instanceof TokenSet)) {
+      throw invalidArgument(`Credential "${this.id}": install() needs a TokenSet.`);
+    }
+    const started = Date.now();
+    await this.#load();
+    await this.#inflight?.catch(() => {});
+    const store = this.#runtime.store;
+    let lease: StoreLease | undefined;
+    try {
+      let expected: number | null | undefined = this.#version;
+      if (store.lock) {
+        lease = await store.lock(this.id, { ttlMs: this.#lockTtlMs, signal: this.#abort.signal });
+        const latest = await store.get(this.id);
+        expected = latest ? latest.version : null;
+      }
+      if (this.#closed) throw closedError(this.id);
+      const previous = this.#tokens;
+      this.#reauth = undefined;
+      const winner = await this.#persist(set, expected, previous, lease);
+      if (winner) {
+        throw new TokenWardenError(
+          'ERR_STORE_CONFLICT',
+          `Another writer kept replacing the stored token set of credential "${this.id}"; the sign-in was not stored. Try again.`,
+          { credentialId: this.id },
+        );
+      }
+      this.#tokens = set;
+      this.#generation++;
+      this.#failures = 0;
+      this.#retryAt = undefined;
+      this.#lastError = undefined;
+      this.#refreshAt = this.#computeRefreshAt(set);
+      this.#schedule(this.#refreshAt);
+      const durationMs = Date.now() - started;
+      this.#emit('refresh', {
+        id: this.id,
+        reason: 'initial',
+        expiresAt: set.expiresAt,
+        rotated: false,
+        durationMs,
+      });
+      this.#log('info', 'token set installed', { id: this.id, expiresAt: set.expiresAt });
     } finally {
       await lease?.release().catch(() => {});
     }

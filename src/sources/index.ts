@@ -33,6 +33,7 @@ export { parseTokenResponse } from './token-response.js';
 export type {
   RevokedToken,
   SkewClock,
+  SourceBinding,
   SourceContext,
   SourceInfo,
   SourceKind,

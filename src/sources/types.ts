@@ -10,7 +10,13 @@ import type { TokenSet } from '../token.js';
  * if (kind === 'api_key') console.warn('billing still uses a static API key');
  * ```
  */
-export type SourceKind = 'client_credentials' | 'refresh_token' | 'api_key' | 'custom';
+export type SourceKind =
+  | 'client_credentials'
+  | 'refresh_token'
+  | 'authorization_code'
+  | 'device_code'
+  | 'api_key'
+  | 'custom';
 
 /**
  * Where a credential puts its token on a request.
@@ -145,6 +151,63 @@ export interface TokenSource {
    * @throws {@link TokenWardenError} `ERR_SOURCE_FAILED` when the issuer could not revoke it.
    */
   revokeCurrent?(context: SourceContext): Promise<readonly RevokedToken[]>;
+  /**
+   * Optional: called once by the credential the source is registered with, handing it a
+   * {@link SourceBinding}. Interactive sources (a browser sign-in) use it to store the token set
+   * a user's sign-in produced, outside any refresh. A source that can serve one credential only
+   * throws {@link InvalidArgumentError} when bound a second time.
+   * @param binding - The credential's side of the binding.
+   */
+  attach?(binding: SourceBinding): void;
+  /**
+   * Whether the source needs a user to obtain a first token set (a sign-in). Without a refresh
+   * token, such a credential is `reauth-required` after a sign-out or a rejected grant, until
+   * the user signs in again.
+   * @default false
+   */
+  readonly interactive?: boolean;
+}
+
+/**
+ * What a credential offers the source it drives (see {@link TokenSource.attach}): a way to
+ * install a token set the source obtained on its own, e.g. from a sign-in redirect, with the
+ * same guarantees as a refresh (stored through the credential's store under its refresh lock,
+ * announced to other tabs and processes, `refresh` event with reason `initial`).
+ *
+ * @example
+ * ```ts
+ * import type { SourceBinding, TokenSource } from 'tokenwarden';
+ * let binding: SourceBinding | undefined;
+ * const source: TokenSource = {
+ *   kind: 'custom',
+ *   info: () => ({ kind: 'custom' }),
+ *   obtain: async () => {
+ *     throw new Error('sign in first');
+ *   },
+ *   attach: (b) => {
+ *     binding = b;
+ *   },
+ * };
+ * // Later, once a sign-in produced `tokens`:
+ * await binding?.install(tokens);
+ * ```
+ */
+export interface SourceBinding {
+  /** The credential's id. */
+  readonly credentialId: string;
+  /**
+   * The context for a token request the source makes on its own (a code exchange): the
+   * credential's fetch, timeout, limits and clock, and its current token set.
+   * @param signal - Aborts the request; the credential's own close aborts it as well.
+   */
+  context(signal?: AbortSignal | null): SourceContext;
+  /**
+   * Stores `tokens` as the credential's token set and starts using it: replaces any set held,
+   * clears the `reauth-required` state, emits `refresh` (reason `initial`).
+   * @param tokens - A validated token set.
+   * @throws {@link TokenWardenError} when the credential is closed or the store fails.
+   */
+  install(tokens: TokenSet): Promise<void>;
 }
 
 /**
