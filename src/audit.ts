@@ -1,4 +1,4 @@
-import type { Credential, CredentialState } from './credential.js';
+import { type Credential, type CredentialState, pendingUses } from './credential.js';
 import { invalidArgument, TokenWardenError } from './errors.js';
 import { type Duration, toMs } from './internal/duration.js';
 import type { RevokeOptions, RevokeResult } from './revoke.js';
@@ -265,7 +265,8 @@ async function describe(
     if (meta.refreshedAt > 0) entry.lastRefreshedAt = meta.refreshedAt;
     const lastUsedAt = Math.max(meta.lastUsedAt ?? 0, entry.lastUsedAt ?? 0);
     if (lastUsedAt > 0) entry.lastUsedAt = lastUsedAt;
-    entry.uses = Math.max(meta.uses, credential?.status().requests ?? 0);
+    // The stored count (every process's flushed uses) plus this process's unflushed ones.
+    entry.uses = meta.uses + (credential ? pendingUses(credential) : 0);
     entry.refreshes = meta.refreshes;
     entry.fingerprint = await fingerprint(record);
   }

@@ -279,6 +279,16 @@ const MAX_TIMER = 2_147_483_647;
 const LOAD_RETRY_MS = 5_000;
 const DEFAULT_HEADER = 'Authorization';
 
+let readPendingUses: (credential: Credential) => number;
+
+/**
+ * Requests this credential counted that no store write has carried yet (for the inventory,
+ * which adds them to the stored count). @internal
+ */
+export function pendingUses(credential: Credential): number {
+  return readPendingUses(credential);
+}
+
 /**
  * One registered credential: its token lifecycle and its authenticated clients. Created by
  * `warden.register()`.
@@ -292,6 +302,9 @@ const DEFAULT_HEADER = 'Authorization';
  * ```
  */
 export class Credential {
+  static {
+    readPendingUses = (credential) => credential.#pendingUses;
+  }
   /** The credential id. */
   readonly id: string;
   /**

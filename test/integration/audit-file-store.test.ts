@@ -232,12 +232,9 @@ describe('inventory and audit over a file store shared by processes', () => {
     expect(await readdir(join(dir, 'main'))).toEqual(['tokens.json']);
   }, 60_000);
 
-  // Known bug in src/audit.ts (describe()): a registered credential's `uses` is
-  // max(stored uses, this process's requests) instead of the stored uses plus the uses not yet
-  // flushed, so until the metadata flush (30 s, or close) the inventory under-counts a
-  // credential used by several processes ("requests that carried a token ... over its life").
-  // Marked `fails` so the suite stays green; drop the marker once the inventory adds them up.
-  it.fails('counts the uses of every process before the usage metadata is flushed', async () => {
+  // The inventory adds this process's unflushed uses to the stored count, which holds the
+  // uses every process has flushed: "requests that carried a token ... over its life".
+  it('counts the uses of every process before the usage metadata is flushed', async () => {
     const path = join(dir, 'uses', 'tokens.json');
     const seeder = start('seed', path);
     await seeder.waitFor('seeded');
