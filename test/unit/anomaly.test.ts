@@ -181,7 +181,9 @@ describe('the rate-spike detector (simulated clock)', () => {
       severity: 'warning',
       evidence: { windowMs: 10_000, factor: 5, origin: API },
     });
-    const { baseline, requests, threshold } = t.fired[0]?.evidence as Record<string, number>;
+    const evidence = (t.fired[0]?.evidence ?? {}) as Record<string, number>;
+    const baseline = evidence.baseline ?? 0;
+    const { requests, threshold } = evidence;
     expect(baseline).toBeGreaterThan(95);
     expect(baseline).toBeLessThan(105);
     expect(threshold).toBe(Math.ceil(5 * baseline));
