@@ -22,8 +22,20 @@ export type TokenWardenErrorCode =
   | 'ERR_INVALID_RESPONSE'
   /** A response body exceeded the size tokenwarden is willing to read. */
   | 'ERR_RESPONSE_TOO_LARGE'
-  /** Discovery metadata named another issuer than the one configured (RFC 8414 §3.3). */
+  /**
+   * Discovery metadata named another issuer than the one configured (RFC 8414 §3.3), or an
+   * authorization response's `iss` parameter is wrong or missing (RFC 9207).
+   */
   | 'ERR_ISSUER_MISMATCH'
+  /**
+   * An authorization response's `state` matches no sign-in this browser tab started: forged,
+   * replayed, or its round trip was already completed or abandoned.
+   */
+  | 'ERR_STATE_MISMATCH'
+  /** The authorization server refused an authorization request (`error` on the redirect). */
+  | 'ERR_AUTHORIZATION_DENIED'
+  /** An ID token failed verification (signature, algorithm, `iss`, `aud`, `exp`, `iat`, `nonce`). */
+  | 'ERR_ID_TOKEN_INVALID'
   /** The server could not be reached (DNS, connection refused, reset). */
   | 'ERR_NETWORK'
   /** The server did not answer within the configured timeout. */
@@ -187,6 +199,58 @@ export class OAuthError extends TokenWardenError {
     super(
       'ERR_OAUTH_ERROR',
       `The authorization server answered "${error}"${errorDescription ? `: ${errorDescription}` : ''}. Check the client configuration, grant and scopes.`,
+      options,
+    );
+    this.error = error;
+    if (errorDescription !== undefined) this.errorDescription = errorDescription;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    const json = super.toJSON();
+    json['error'] = this.error;
+    if (this.errorDescription !== undefined) json['errorDescription'] = this.errorDescription;
+    return json;
+  }
+}
+
+/**
+ * The authorization server answered an authorization request with an error on the redirect back
+ * to the app (RFC 6749 §4.1.2.1): the user declined (`access_denied`), a silent sign-in needs the
+ * user (`login_required`, `consent_required`, `interaction_required`), or the server failed.
+ * Code `ERR_AUTHORIZATION_DENIED`.
+ *
+ * @example
+ * ```ts
+ * import { AuthorizationError } from 'tokenwarden';
+ * try {
+ *   await signIn.handleRedirect();
+ * } catch (error) {
+ *   if (error instanceof AuthorizationError && error.error === 'access_denied') showWhySignInIsNeeded();
+ * }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1
+ */
+export class AuthorizationError extends TokenWardenError {
+  /** The class name, stable across minification. */
+  override name = 'AuthorizationError' as const;
+  /** The `error` code of the redirect, e.g. `access_denied` (control characters removed). */
+  readonly error: string;
+  /** The server's `error_description`, capped at 256 characters, if any. */
+  readonly errorDescription?: string;
+
+  /**
+   * @param error - The OAuth `error` code (already sanitised).
+   * @param errorDescription - The server's description (already sanitised and capped).
+   * @param options - Credential id.
+   */
+  constructor(
+    error: string,
+    errorDescription: string | undefined,
+    options: TokenWardenErrorOptions = {},
+  ) {
+    super(
+      'ERR_AUTHORIZATION_DENIED',
+      `The authorization server did not authorize the sign-in: "${error}"${errorDescription ? `: ${errorDescription}` : ''}. Offer the user to sign in again.`,
       options,
     );
     this.error = error;

@@ -34,6 +34,7 @@ export {
   type GetTokenOptions,
 } from './credential.js';
 export {
+  AuthorizationError,
   BlockedRequestError,
   type BlockReason,
   InvalidArgumentError,

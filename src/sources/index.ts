@@ -5,6 +5,20 @@ export type {
   ApiKeyRotation,
 } from './api-key.js';
 export { apiKey } from './api-key.js';
+export type {
+  AuthorizationCodeOptions,
+  AuthorizationCodeSource,
+  AuthorizationStorage,
+  EndSessionOutcome,
+  HandleRedirectOptions,
+  IdTokenClaims,
+  IdTokenOptions,
+  LoginOptions,
+  LogoutOptions,
+  LogoutResult,
+  SignInResult,
+} from './authorization-code.js';
+export { authorizationCode } from './authorization-code.js';
 export type { ClientAuthMethod, PrivateKeyInput } from './client-auth.js';
 export { ClientSecret } from './client-auth.js';
 export type { ClientCredentialsOptions } from './client-credentials.js';
