@@ -44,6 +44,10 @@ export type TokenWardenErrorCode =
   | 'ERR_HTTP_STATUS'
   /** The credential's refresh token or client was rejected; the app must sign in again. */
   | 'ERR_REAUTH_REQUIRED'
+  /** The user or the authorization server declined a sign-in (OAuth `access_denied`). */
+  | 'ERR_ACCESS_DENIED'
+  /** A device-flow sign-in code expired before the user approved it (RFC 8628 `expired_token`). */
+  | 'ERR_DEVICE_CODE_EXPIRED'
   /** A request was stopped because its origin is not on the credential's allow-list. */
   | 'ERR_ORIGIN_NOT_ALLOWED'
   /** A request was stopped because it would send a token over plain HTTP to a non-loopback host. */

@@ -30,6 +30,8 @@ export type {
   CustomTokenResult,
 } from './custom.js';
 export { customSource } from './custom.js';
+export type { DeviceCodeOptions, DeviceCodePrompt } from './device-code.js';
+export { deviceCode } from './device-code.js';
 export type { AuthorizationServerMetadata } from './discovery.js';
 export { clearDiscoveryCache } from './discovery.js';
 export type { IntrospectionResult, IntrospectOptions } from './introspection.js';

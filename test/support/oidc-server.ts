@@ -16,6 +16,12 @@ import Provider, { errors, type ProviderContext, type ProviderToken } from 'oidc
 /** The test-only grant that mints a refresh token without a browser sign-in. */
 export const MINT_REFRESH_GRANT = 'urn:test:mint-refresh';
 
+/**
+ * The public client of the device flow (RFC 8628): device_code + refresh_token grants. Its users
+ * sign in through oidc-provider's own pages, so it needs `devInteractions: true`.
+ */
+export const DEVICE_CLIENT_ID = 'device-client';
+
 /** A client secret with every character RFC 6749 §2.3.1 form-encoding must handle. */
 export const BASIC_CLIENT_SECRET = 'sentinel-secret %41:colon+plus space&amp=eq/slash';
 
@@ -78,6 +84,12 @@ export interface OidcServerOptions {
    * @default []
    */
   readonly browserClients?: readonly BrowserClient[];
+  /**
+   * oidc-provider's development sign-in pages (any login is accepted, then a consent form), for
+   * tests that sign a user in over HTTP, such as the device flow's.
+   * @default false
+   */
+  readonly devInteractions?: boolean;
 }
 
 /** A public browser client, see {@link OidcServerOptions.browserClients}. */
@@ -459,6 +471,12 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
         grant_types: ['refresh_token', MINT_REFRESH_GRANT],
         token_endpoint_auth_method: 'none',
       },
+      {
+        ...noBrowser,
+        client_id: DEVICE_CLIENT_ID,
+        grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+        token_endpoint_auth_method: 'none',
+      },
       ...browserClients.map((client) => ({
         client_id: client.clientId,
         grant_types: ['authorization_code', 'refresh_token', MINT_REFRESH_GRANT],
@@ -474,7 +492,8 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       claims: () => ({ sub }),
     }),
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: options.devInteractions === true },
+      deviceFlow: { enabled: true },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
@@ -505,6 +524,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       Grant: () => 24 * 60 * 60,
       Session: () => 60 * 60,
       Interaction: () => 60 * 60,
+      DeviceCode: () => 10 * 60,
       IdToken: () => 60 * 60,
     },
   });
