@@ -482,6 +482,8 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
         grant_types: ['authorization_code', 'refresh_token', MINT_REFRESH_GRANT],
         response_types: ['code'],
         redirect_uris: [`${client.origin}/callback`],
+        // Where RP-initiated logout (end_session_endpoint) may send the browser back to.
+        post_logout_redirect_uris: [`${client.origin}/`],
         token_endpoint_auth_method: 'none',
       })),
     ],
