@@ -1,4 +1,5 @@
 import { type Credential, type CredentialState, pendingUses } from './credential.js';
+import type { DpopKeyInfo } from './dpop/key.js';
 import { invalidArgument, TokenWardenError } from './errors.js';
 import { type Duration, toMs } from './internal/duration.js';
 import type { RevokeOptions, RevokeResult } from './revoke.js';
@@ -68,6 +69,8 @@ export interface InventoryEntry {
    * elsewhere (a server log, another instance), never enough to use it.
    */
   readonly fingerprint?: string;
+  /** The DPoP key the tokens are bound to (algorithm and thumbprint), for DPoP-bound records. */
+  readonly dpop?: DpopKeyInfo;
   /** Why the record is `'unreadable'`: the error code, when reading failed with one. */
   readonly error?: string;
 }
@@ -269,6 +272,7 @@ async function describe(
     entry.uses = meta.uses + (credential ? pendingUses(credential) : 0);
     entry.refreshes = meta.refreshes;
     entry.fingerprint = await fingerprint(record);
+    if (record.dpopKey) entry.dpop = record.dpopKey.info();
   }
   return entry;
 }

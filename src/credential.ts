@@ -1,5 +1,7 @@
 import EventEmitter from 'eventemitter3';
 import type { KyInstance } from 'ky';
+import { type DpopAlgorithm, DpopKey, type DpopKeyInfo } from './dpop/key.js';
+import { DpopNonces, dpopProver } from './dpop/proof.js';
 import {
   type BlockReason,
   invalidArgument,
@@ -14,7 +16,13 @@ import { type Duration, toMs } from './internal/duration.js';
 import { INSPECT } from './internal/redact.js';
 import { isSecureTransport, parseOrigin } from './internal/url.js';
 import { type RevokeOptions, type RevokeResult, revokeAtServer } from './revoke.js';
-import type { SkewClock, SourceContext, SourceInfo, TokenSource } from './sources/types.js';
+import type {
+  DpopContext,
+  SkewClock,
+  SourceContext,
+  SourceInfo,
+  TokenSource,
+} from './sources/types.js';
 import type {
   RecordMeta,
   StoreChange,
@@ -72,6 +80,31 @@ export interface BackoffOptions {
 }
 
 /**
+ * DPoP options of a credential (`register(id, { dpop: { ... } })`).
+ *
+ * @example
+ * ```ts
+ * import type { DpopOptions } from 'tokenwarden';
+ * const dpop: DpopOptions = { algorithm: 'EdDSA' };
+ * const api = warden.register('api', { source, origins: ['https://api.example.com'], dpop });
+ * console.log(api.status().dpop?.thumbprint); // the key's JWK thumbprint, never the key
+ * ```
+ */
+export interface DpopOptions {
+  /**
+   * The key's signature algorithm.
+   * @default 'ES256'
+   */
+  algorithm?: DpopAlgorithm;
+  /**
+   * Accept a `Bearer` token when the authorization server ignores the proof (a downgrade: the
+   * token is then not bound to the key). Off by default: such an answer is an error.
+   * @default false
+   */
+  allowBearer?: boolean;
+}
+
+/**
  * How a credential behaves. Only `source` and `origins` are required; every other option has a
  * safe default, and `createWarden({ defaults })` can change the defaults for all credentials.
  *
@@ -85,6 +118,15 @@ export interface BackoffOptions {
  * ```
  */
 export interface CredentialOptions extends CredentialTuning {
+  /**
+   * Binds the tokens to a key pair (DPoP, RFC 9449): token requests and API requests carry a
+   * fresh proof signed by a private key that never leaves the credential, so a stolen token is
+   * useless on its own. `true` uses ES256; see {@link DpopOptions}. The server must support
+   * DPoP for this client: a `Bearer` answer fails with `ERR_INVALID_RESPONSE` unless
+   * `allowBearer` is set.
+   * @default false
+   */
+  dpop?: boolean | DpopOptions;
   /** Where tokens come from: {@link clientCredentials}, {@link refreshToken}, {@link apiKey}, {@link customSource}. */
   source: TokenSource;
   /**
@@ -256,6 +298,11 @@ export interface CredentialStatus {
   readonly requests: number;
   /** When the credential last sent a request, epoch ms. */
   readonly lastUsedAt?: number;
+  /**
+   * The DPoP key the tokens are bound to: its algorithm and RFC 7638 thumbprint (never the key).
+   * Absent for bearer credentials, and before a DPoP-bound credential has a key.
+   */
+  readonly dpop?: DpopKeyInfo;
 }
 
 /** What a credential needs from its warden. @internal */
@@ -332,6 +379,12 @@ export class Credential {
   readonly #lockTtlMs: number;
   #source: TokenSource;
   #tokens: TokenSet | undefined;
+  /** DPoP settings, when the credential is DPoP-bound. */
+  readonly #dpop: { algorithm: DpopAlgorithm; allowBearer: boolean } | undefined;
+  readonly #dpopNonces = new DpopNonces();
+  /** The key the tokens are bound to (from the store, or generated for the next token). */
+  #dpopKey: DpopKey | undefined;
+  #dpopKeyPending: Promise<DpopKey> | undefined;
   #generation = 0;
   #refreshAt = Number.POSITIVE_INFINITY;
   #inflight: Promise<TokenSet> | undefined;
@@ -406,6 +459,7 @@ export class Credential {
         'lockTtl must be longer than timeout: a refresh lock that expires under a live holder lets a second instance redeem the same refresh token.',
       );
     }
+    this.#dpop = parseDpop(options.dpop);
     this.fetch = createAuthenticatedFetch(this.#host(this.#origins));
     this.#source.attach?.({
       credentialId: id,
@@ -504,6 +558,9 @@ export class Credential {
     const last = this.#reauth ?? this.#lastError;
     if (last) status.lastError = last.code;
     if (this.#meta.lastUsedAt !== undefined) status.lastUsedAt = this.#meta.lastUsedAt;
+    if (this.#dpop && this.#dpopKey) {
+      status.dpop = this.#dpopKey.info();
+    }
     return status;
   }
 
@@ -624,6 +681,8 @@ export class Credential {
   /** Drops the tokens held here (after a local or announced sign-out). */
   #forgetLocally(): void {
     this.#tokens = undefined;
+    // Tokens bound to the key are gone: the next ones get a new key.
+    this.#dpopKey = undefined;
     this.#version = undefined;
     this.#generation++;
     this.#refreshAt = Number.POSITIVE_INFINITY;
@@ -803,11 +862,14 @@ export class Credential {
     const raw = set.revealAccessToken();
     const header = this.#source.header;
     const scheme = header?.scheme === undefined ? normaliseScheme(set.tokenType) : header.scheme;
+    // A DPoP-bound token travels with a proof of the key on every request.
+    const dpop = scheme === 'DPoP' ? this.#dpopContext() : undefined;
     return {
       header: header?.name ?? DEFAULT_HEADER,
       value: scheme === null ? raw : `${scheme} ${raw}`,
       raw,
       generation: this.#generation,
+      ...(dpop ? { dpop } : {}),
     };
   }
 
@@ -912,8 +974,10 @@ export class Credential {
           this.#adopt(latest, 'shared', started);
           return latest.tokens;
         }
-        // The stored set carries the newest refresh token, whoever stored it.
+        // The stored set carries the newest refresh token, whoever stored it, and the key it
+        // is bound to.
         if (latest) previous = latest.tokens;
+        if (latest?.dpopKey) this.#dpopKey = latest.dpopKey;
       }
       const signal = lease ? anySignal([this.#abort.signal, lease.signal]) : this.#abort.signal;
       const set = await this.#source.obtain(this.#sourceContext(previous, signal));
@@ -1030,7 +1094,44 @@ export class Credential {
       maxResponseBytes: this.#maxResponseBytes,
       defaultLifetimeMs: this.#defaultLifetimeMs,
       clock: this.#runtime.clock,
+      dpop: this.#dpopContext(),
     };
+  }
+
+  /** The DPoP prover of this credential, or `undefined` when it is not DPoP-bound. */
+  #dpopContext(): DpopContext | undefined {
+    const options = this.#dpop;
+    if (!options) return undefined;
+    const prover = async () =>
+      dpopProver(await this.#ensureDpopKey(), this.#dpopNonces, this.#runtime.clock);
+    return {
+      allowBearer: options.allowBearer,
+      thumbprint: async () => (await this.#ensureDpopKey()).thumbprint,
+      proof: async (server, method, url, accessToken) =>
+        (await prover()).proof(server, method, url, accessToken),
+      learn: (server, url, headers) => this.#dpopNonces.learn(server, url.origin, headers),
+    };
+  }
+
+  /**
+   * The DPoP key: the one the stored record carries, else a new one (kept for the next write).
+   * Non-extractable where the store keeps CryptoKeys as they are (IndexedDB).
+   */
+  #ensureDpopKey(): Promise<DpopKey> {
+    if (this.#dpopKey) return Promise.resolve(this.#dpopKey);
+    const options = this.#dpop as { algorithm: DpopAlgorithm };
+    this.#dpopKeyPending ??= DpopKey.generate(
+      options.algorithm,
+      this.#runtime.store.keepsCryptoKeys !== true,
+    )
+      .then((key) => {
+        this.#dpopKey ??= key;
+        return this.#dpopKey;
+      })
+      .finally(() => {
+        this.#dpopKeyPending = undefined;
+      });
+    return this.#dpopKeyPending;
   }
 
   /** Whether a token set found in the store (or announced) should replace ours without a refresh. */
@@ -1044,6 +1145,7 @@ export class Credential {
   #adopt(record: StoredRecord, reason: RefreshReason, started: number): void {
     const set = record.tokens;
     this.#tokens = set;
+    if (record.dpopKey) this.#dpopKey = record.dpopKey;
     this.#version = record.version;
     this.#generation++;
     this.#failures = 0;
@@ -1138,7 +1240,11 @@ export class Credential {
     set: TokenSet,
     expected: number | null | undefined,
   ): Promise<'stored' | 'conflict' | 'failed'> {
-    const record: StoredRecord = { tokens: set, meta: { ...this.#meta } };
+    const record: StoredRecord = {
+      tokens: set,
+      meta: { ...this.#meta },
+      ...(this.#dpopKey ? { dpopKey: this.#dpopKey } : {}),
+    };
     const pending = this.#pendingUses;
     try {
       const version = await this.#runtime.store.set(
@@ -1287,6 +1393,7 @@ export class Credential {
       (record) => {
         if (record) this.#adoptMeta(record.meta);
         if (record) this.#version = record.version;
+        if (record?.dpopKey && !this.#tokens) this.#dpopKey = record.dpopKey;
         const stored = record?.tokens;
         if (stored && !this.#tokens && this.#usable(stored, Date.now())) {
           this.#tokens = stored;
@@ -1393,6 +1500,24 @@ function isAbsoluteUrl(value: string | URL): boolean {
 
 function closedError(id: string): TokenWardenError {
   return new TokenWardenError('ERR_CLOSED', `Credential "${id}" is closed.`, { credentialId: id });
+}
+
+function parseDpop(
+  value: boolean | DpopOptions | undefined,
+): { algorithm: DpopAlgorithm; allowBearer: boolean } | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return { algorithm: 'ES256', allowBearer: false };
+  if (value === null || typeof value !== 'object') {
+    throw invalidArgument('dpop must be true, false or an object such as { algorithm: "ES256" }.');
+  }
+  const algorithm = value.algorithm ?? 'ES256';
+  if (algorithm !== 'ES256' && algorithm !== 'EdDSA') {
+    throw invalidArgument("dpop.algorithm must be 'ES256' or 'EdDSA'.");
+  }
+  if (value.allowBearer !== undefined && typeof value.allowBearer !== 'boolean') {
+    throw invalidArgument('dpop.allowBearer must be a boolean.');
+  }
+  return { algorithm, allowBearer: value.allowBearer === true };
 }
 
 function checkSource(source: unknown): TokenSource {

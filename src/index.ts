@@ -31,8 +31,10 @@ export {
   type CredentialState,
   type CredentialStatus,
   type CredentialTuning,
+  type DpopOptions,
   type GetTokenOptions,
 } from './credential.js';
+export type { DpopAlgorithm } from './dpop/key.js';
 export {
   AuthorizationError,
   BlockedRequestError,

@@ -388,7 +388,7 @@ export function createWarden(options: WardenOptions = {}): Warden {
       );
     },
     get: (id) => registry.get(id),
-    metrics: () => recorder.snapshot(),
+    metrics: () => recorder.snapshot((id) => registry.get(id)?.status().dpop),
     observe(observer) {
       if (observer === null || typeof observer !== 'object') {
         throw invalidArgument(

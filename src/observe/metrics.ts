@@ -1,3 +1,4 @@
+import type { DpopKeyInfo } from '../dpop/key.js';
 import type { WardenEvents } from '../events.js';
 import type { RequestOutcome } from '../transport/types.js';
 
@@ -160,6 +161,8 @@ export interface CredentialMetrics {
   readonly tokenAgeMs: TokenAgeSummary;
   /** When the last request completed, epoch milliseconds; absent before the first one. */
   readonly lastUsedAt?: number;
+  /** The DPoP key the credential's tokens are bound to; absent for bearer credentials. */
+  readonly dpop?: DpopKeyInfo;
   /**
    * The same figures per destination origin (`scheme://host:port`, never a path or query).
    * At most 100 origins are kept per credential; requests to further origins are added up
@@ -387,7 +390,7 @@ export class MetricsRecorder {
   }
 
   /** The JSON snapshot. */
-  snapshot(): MetricsSnapshot {
+  snapshot(dpopOf: (id: string) => DpopKeyInfo | undefined = () => undefined): MetricsSnapshot {
     const credentials: Record<string, CredentialMetrics> = {};
     for (const [id, series] of this.#credentials) {
       const origins: Record<string, OriginMetrics> = {};
@@ -410,6 +413,7 @@ export class MetricsRecorder {
           max: Math.round(series.tokenAge.max),
         },
         ...(series.lastUsedAt === undefined ? {} : { lastUsedAt: series.lastUsedAt }),
+        ...dpopField(dpopOf(id)),
         origins,
       };
       define(credentials, id, figures);
@@ -437,4 +441,10 @@ export class MetricsRecorder {
     }
     return series;
   }
+}
+
+function dpopField(info: DpopKeyInfo | undefined): { dpop?: DpopKeyInfo } {
+  return info === undefined
+    ? {}
+    : { dpop: { algorithm: info.algorithm, thumbprint: info.thumbprint } };
 }

@@ -1,5 +1,10 @@
 import { invalidArgument, TokenWardenError } from '../errors.js';
-import { type HttpContext, httpRequest, parseJsonObject } from '../internal/http.js';
+import {
+  type HttpContext,
+  type HttpResult,
+  httpRequest,
+  parseJsonObject,
+} from '../internal/http.js';
 import { INSPECT, safeUrl } from '../internal/redact.js';
 import { isSecureTransport, parseEndpoint } from '../internal/url.js';
 import type { TokenSet } from '../token.js';
@@ -295,23 +300,46 @@ export class OAuthClient {
     options: TokenRequestOptions = {},
   ): Promise<TokenSet> {
     const endpoints = await this.endpoints(context);
-    const form = new URLSearchParams(grantParams);
-    const headers: Record<string, string> = {};
-    await this.#auth.apply(form, headers, audience(endpoints), context.clock);
-    const result = await httpRequest(
-      { url: endpoints.tokenEndpoint, form, headers, label: 'token request' },
-      httpContext(context),
-    );
-    return parseTokenResponse(result.status, result.body, {
+    const url = endpoints.tokenEndpoint;
+    const dpop = context.dpop;
+    let result: HttpResult;
+    for (let attempt = 0; ; attempt++) {
+      // Everything per attempt: a client assertion and a DPoP proof are single-use.
+      const form = new URLSearchParams(grantParams);
+      const headers: Record<string, string> = {};
+      await this.#auth.apply(form, headers, audience(endpoints), context.clock);
+      if (dpop) headers['dpop'] = await dpop.proof('authorization', 'POST', url);
+      result = await httpRequest(
+        { url, form, headers, label: 'token request' },
+        httpContext(context),
+      );
+      const changed = dpop?.learn('authorization', url, result.headers) ?? false;
+      // RFC 9449 §8: a server that wants a nonce answers 400 use_dpop_nonce with a fresh one;
+      // one retry with it, never more.
+      if (attempt > 0 || !changed || result.status !== 400) break;
+      if (parseJsonObject(result.body)?.['error'] !== 'use_dpop_nonce') break;
+    }
+    const expected = options.expectedTokenType === undefined ? 'Bearer' : options.expectedTokenType;
+    const set = await parseTokenResponse(result.status, result.body, {
       receivedAt: result.receivedAt,
       defaultLifetimeMs: context.defaultLifetimeMs,
       skewMs: context.clock.skewMs,
-      expectedTokenType:
-        options.expectedTokenType === undefined ? 'Bearer' : options.expectedTokenType,
+      expectedTokenType: dpop ? null : expected,
       requestedScope: options.requestedScope,
       credentialId: context.credentialId,
       response: result.response,
     });
+    if (dpop) {
+      const type = set.tokenType.toLowerCase();
+      if (type !== 'dpop' && !(type === 'bearer' && dpop.allowBearer)) {
+        throw new TokenWardenError(
+          'ERR_INVALID_RESPONSE',
+          `The token endpoint ${safeUrl(url)} answered a DPoP-bound token request with token_type ${type === 'bearer' ? 'Bearer' : 'other than DPoP'}: the token would not be bound to the credential's key. Enable DPoP at the server for this client, or set dpop.allowBearer to accept bearer tokens.`,
+          { credentialId: context.credentialId, status: result.status },
+        );
+      }
+    }
+    return set;
   }
 
   /**

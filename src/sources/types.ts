@@ -92,6 +92,60 @@ export interface SourceContext {
   readonly defaultLifetimeMs: number;
   /** The skew-aware clock. */
   readonly clock: SkewClock;
+  /**
+   * Present when the credential is DPoP-bound (RFC 9449): token requests then carry a proof of
+   * its key and must be answered with `token_type` `DPoP`.
+   * @default undefined (bearer tokens)
+   */
+  readonly dpop?: DpopContext | undefined;
+}
+
+/**
+ * What a DPoP-bound credential gives its source for token requests (see
+ * {@link SourceContext.dpop}). `OAuthClient` uses it for every grant; a custom source that calls
+ * a DPoP-aware token service can too.
+ *
+ * @example
+ * ```ts
+ * import type { DpopContext, SourceContext } from 'tokenwarden';
+ * async function tokenHeaders(context: SourceContext, endpoint: URL): Promise<Record<string, string>> {
+ *   const dpop: DpopContext | undefined = context.dpop;
+ *   return dpop ? { DPoP: await dpop.proof('authorization', 'POST', endpoint) } : {};
+ * }
+ * ```
+ */
+export interface DpopContext {
+  /**
+   * The RFC 7638 SHA-256 thumbprint of the credential's public key, base64url (for example the
+   * `dpop_jkt` of an authorization request). Creates the key when the credential has none yet.
+   */
+  thumbprint(): Promise<string>;
+  /** Whether a `Bearer` answer to a DPoP token request is accepted (a downgrade). */
+  readonly allowBearer: boolean;
+  /**
+   * A fresh proof JWT for one request: a new `jti` each call, `htm` the method, `htu` the URL
+   * without query or fragment, `iat` on the server's clock, the origin's latest nonce, and
+   * `ath` when `accessToken` is given (resource requests only).
+   * @param server - `'authorization'` for token requests, `'resource'` for API requests.
+   * @param method - The HTTP method.
+   * @param url - The request URL.
+   * @param accessToken - The access token the request carries (resource requests).
+   * @returns The compact JWS for the `DPoP` header.
+   */
+  proof(
+    server: 'authorization' | 'resource',
+    method: string,
+    url: URL,
+    accessToken?: string,
+  ): Promise<string>;
+  /**
+   * Adopts a response's `DPoP-Nonce` header for later proofs to that origin.
+   * @param server - The kind of server that answered.
+   * @param url - The request URL.
+   * @param headers - The response headers.
+   * @returns Whether the nonce changed.
+   */
+  learn(server: 'authorization' | 'resource', url: URL, headers: Headers): boolean;
 }
 
 /**

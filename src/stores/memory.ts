@@ -22,6 +22,8 @@ export function memoryStore(): TokenStore {
   const locks = localLock();
   return {
     kind: 'memory',
+    // Records are kept as objects: a DPoP key stays a non-extractable CryptoKey.
+    keepsCryptoKeys: true,
     async get(id) {
       return records.get(id);
     },

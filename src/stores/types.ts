@@ -1,3 +1,4 @@
+import type { DpopKey } from '../dpop/key.js';
 import type { TokenSet } from '../token.js';
 
 /**
@@ -37,6 +38,13 @@ export interface StoredRecord {
   readonly tokens: TokenSet;
   /** Usage metadata. */
   readonly meta: RecordMeta;
+  /**
+   * The DPoP key pair the tokens are bound to, when the credential is DPoP-bound. Stores keep it
+   * with the tokens, so that every tab or instance sharing the record signs with the same key:
+   * sealed stores seal its private JWK with the tokens; the IndexedDB store keeps a
+   * non-extractable key pair as it is.
+   */
+  readonly dpopKey?: DpopKey;
   /**
    * The record's version in a store that supports compare-and-swap (the fencing version): it
    * grows with every write. Set by the store on read; ignored on write.
@@ -137,6 +145,13 @@ export interface StoreHooks {
 export interface TokenStore {
   /** A short name for events and inventories, e.g. `memory`, `file`, `indexeddb`. */
   readonly kind: string;
+  /**
+   * Whether the store keeps a record's {@link StoredRecord.dpopKey} as the CryptoKey pair it is
+   * (IndexedDB), so DPoP keys can be non-extractable. Stores that seal the private key as a JWK
+   * leave it unset: their DPoP keys are generated extractable.
+   * @default false
+   */
+  readonly keepsCryptoKeys?: boolean;
   /**
    * Reads a credential's record.
    * @param id - The credential id.

@@ -5,6 +5,7 @@ import { safeUrl } from '../internal/redact.js';
 import { isSecureTransport } from '../internal/url.js';
 import {
   ALWAYS_STRIPPED_HEADERS,
+  isDpopNonceChallenge,
   isOriginAllowed,
   isRedirectStatus,
   manualRedirectsAreOpaque,
@@ -60,6 +61,8 @@ interface ChainResult {
 interface CallState {
   sent: boolean;
   retried: boolean;
+  /** A resource server sent a new DPoP nonce during the last chain. */
+  nonceChanged: boolean;
 }
 
 function now(): number {
@@ -306,7 +309,11 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
     if (prepared.redirect !== 'follow') return prepared.redirect;
     // Browsers drop Authorization on a cross-origin redirect themselves but forward any other
     // header, so only an Authorization-borne token may ride a redirect the browser follows.
-    if (token === undefined || token.header.toLowerCase() === 'authorization') return 'follow';
+    // A DPoP proof names the URL it is for, so every hop needs its own: never let the browser
+    // follow with one.
+    if (token === undefined || (token.header.toLowerCase() === 'authorization' && !token.dpop)) {
+      return 'follow';
+    }
     return 'manual';
   };
 
@@ -324,7 +331,12 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
     for (;;) {
       throwIfAborted(prepared.signal);
       const hopHeaders = copyHeaders(headers);
-      if (credentialed && token !== undefined) setToken(hopHeaders, token);
+      if (credentialed && token !== undefined) {
+        setToken(hopHeaders, token);
+        if (token.dpop) {
+          hopHeaders.set('DPoP', await token.dpop.proof('resource', method, url, token.raw));
+        }
+      }
       const mode = redirectModeFor(prepared, credentialed ? token : undefined);
       const init: Record<string, unknown> = {
         ...prepared.passthrough,
@@ -338,6 +350,9 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
       if (body instanceof ReadableStream) init['duplex'] = 'half';
       state.sent = true;
       const response = await host.fetch(url.href, init as RequestInit);
+      if (credentialed && token?.dpop?.learn('resource', url, response.headers)) {
+        state.nonceChanged = true;
+      }
 
       if (response.type === 'opaqueredirect') {
         if (prepared.redirect === 'manual') return { response, credentialed };
@@ -414,6 +429,31 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
     }
   };
 
+  /**
+   * Runs the chain, and once more (same token, fresh proofs) when a resource server answered
+   * 401 `use_dpop_nonce` with a new nonce (RFC 9449 §9). A streamed body cannot be replayed.
+   */
+  const runAuthenticated = async (
+    prepared: PreparedRequest,
+    token: AttachedToken | undefined,
+    state: CallState,
+  ): Promise<ChainResult> => {
+    state.nonceChanged = false;
+    const result = await runChain(prepared, token, state);
+    if (
+      token?.dpop === undefined ||
+      !result.credentialed ||
+      !state.nonceChanged ||
+      prepared.stream !== null ||
+      !isDpopNonceChallenge(result.response)
+    ) {
+      return result;
+    }
+    discard(result.response);
+    state.nonceChanged = false;
+    return runChain(prepared, token, state);
+  };
+
   const authenticatedFetch = async (
     input: RequestInfo | URL,
     init?: RequestInit,
@@ -422,7 +462,7 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
     const prepared = await prepare(input, init, ownHeaders);
     const { url, signal } = prepared;
     throwIfAborted(signal);
-    const state: CallState = { sent: false, retried: false };
+    const state: CallState = { sent: false, retried: false, nonceChanged: false };
     let token: AttachedToken | undefined;
 
     if (!isOriginAllowed(url, host.origins)) {
@@ -454,7 +494,7 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
 
     let status = 0;
     try {
-      let result = await runChain(prepared, token, state);
+      let result = await runAuthenticated(prepared, token, state);
       status = result.response.status;
       if (
         token !== undefined &&
@@ -483,7 +523,7 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
         state.retried = true;
         // A retry that fails outright reports 0, like any request that got no response.
         status = 0;
-        result = await runChain(prepared, fresh, state);
+        result = await runAuthenticated(prepared, fresh, state);
       }
       status = result.response.status;
       return result.response;

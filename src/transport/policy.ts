@@ -362,6 +362,27 @@ export function parseWwwAuthenticate(header: string | null | undefined): AuthCha
 }
 
 /**
+ * Whether a resource server's 401 asks for a DPoP nonce: a `DPoP` challenge with
+ * `error="use_dpop_nonce"` (RFC 9449 §9).
+ *
+ * @param response - The response.
+ * @returns `true` for a nonce challenge.
+ * @example
+ * ```ts
+ * const retry = isDpopNonceChallenge(response) && response.headers.has('dpop-nonce');
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-9
+ * @internal
+ */
+export function isDpopNonceChallenge(response: Response): boolean {
+  if (response.status !== 401) return false;
+  return parseWwwAuthenticate(response.headers.get('www-authenticate')).some(
+    (challenge) =>
+      challenge.scheme === 'dpop' && challenge.params.get('error') === 'use_dpop_nonce',
+  );
+}
+
+/**
  * Decides whether a 401 calls for a new token: yes when the response has no challenge, when a
  * Bearer or DPoP challenge says `error="invalid_token"`, or when a challenge carries no `error`
  * at all (an expired or revoked token is often answered that way). Other errors

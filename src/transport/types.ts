@@ -1,4 +1,5 @@
 import type { BlockReason } from '../errors.js';
+import type { DpopContext } from '../sources/types.js';
 
 /**
  * What a request policy does with a request to an origin that is not allow-listed.
@@ -30,6 +31,11 @@ export interface AttachedToken {
   readonly raw: string;
   /** A number that changes each time the credential's token changes. */
   readonly generation: number;
+  /**
+   * The DPoP prover when the token is DPoP-bound: every request attempt (each redirect hop,
+   * each retry) then carries a fresh `DPoP` proof header for its own method and URL.
+   */
+  readonly dpop?: DpopContext | undefined;
 }
 
 /** The part of a credential the authenticated fetch talks to. @internal */
