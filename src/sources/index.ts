@@ -47,6 +47,7 @@ export { refreshToken } from './refresh-token.js';
 export type { ParseTokenResponseOptions } from './token-response.js';
 export { parseTokenResponse } from './token-response.js';
 export type {
+  DpopContext,
   RevokedToken,
   SkewClock,
   SourceBinding,
