@@ -34,7 +34,7 @@ export {
   type DpopOptions,
   type GetTokenOptions,
 } from './credential.js';
-export type { DpopAlgorithm } from './dpop/key.js';
+export { type DpopAlgorithm, DpopKey, type DpopKeyInfo } from './dpop/key.js';
 export {
   AuthorizationError,
   BlockedRequestError,

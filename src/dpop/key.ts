@@ -52,8 +52,22 @@ const PUBLIC_MEMBERS: Readonly<Record<string, readonly string[]>> = {
 /**
  * A DPoP key pair (RFC 9449): the private key signs proofs and never leaves the credential; the
  * public JWK goes into each proof, and its SHA-256 thumbprint (RFC 7638) is what the server binds
- * the tokens to. Prints as its algorithm and thumbprint only.
- * @internal
+ * the tokens to. Prints as its algorithm and thumbprint only. Credentials create and use it;
+ * a custom {@link TokenStore} persists it with the record ({@link StoredRecord.dpopKey}): as the
+ * CryptoKey pair itself (`pair`, when the store sets `keepsCryptoKeys`), or sealed as its private
+ * JWK (`exportPrivateJwk()`, read back with `DpopKey.fromPrivateJwk()`).
+ *
+ * @example
+ * ```ts
+ * import { DpopKey, type StoredRecord } from 'tokenwarden';
+ * function toJson(record: StoredRecord) {
+ *   const key = record.dpopKey;
+ *   return key && { algorithm: key.algorithm, jwk: key.exportPrivateJwk() }; // then encrypt it
+ * }
+ * async function fromJson(saved: { algorithm: 'ES256' | 'EdDSA'; jwk: JsonWebKey }) {
+ *   return DpopKey.fromPrivateJwk(saved.algorithm, saved.jwk);
+ * }
+ * ```
  */
 export class DpopKey {
   /** The signature algorithm. */
@@ -152,6 +166,7 @@ export class DpopKey {
    * Signs a DPoP proof JWT: header `typ` `dpop+jwt`, `alg`, the public `jwk`; claims `jti` (128
    * random bits), `htm`, `htu`, `iat` (whole seconds, corrected for the server's clock), and
    * `nonce` and `ath` when given.
+   * @internal
    */
   async sign(claims: ProofClaims): Promise<string> {
     const payload: Record<string, unknown> = {
@@ -177,6 +192,7 @@ export class DpopKey {
     return this.info();
   }
 
+  /** @returns `DpopKey(<algorithm>, <thumbprint>)`, never the key. */
   toString(): string {
     return `DpopKey(${this.algorithm}, ${this.thumbprint})`;
   }
