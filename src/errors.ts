@@ -32,8 +32,11 @@ export type TokenWardenErrorCode =
    * replayed, or its round trip was already completed or abandoned.
    */
   | 'ERR_STATE_MISMATCH'
-  /** The authorization server refused an authorization request (`error` on the redirect). */
-  | 'ERR_AUTHORIZATION_DENIED'
+  /**
+   * A sign-in redirect came back with an `error` other than `access_denied` (`login_required`,
+   * `consent_required`, `server_error`, ...): see {@link AuthorizationError}.
+   */
+  | 'ERR_AUTHORIZATION_FAILED'
   /** An ID token failed verification (signature, algorithm, `iss`, `aud`, `exp`, `iat`, `nonce`). */
   | 'ERR_ID_TOKEN_INVALID'
   /** The server could not be reached (DNS, connection refused, reset). */
@@ -221,7 +224,8 @@ export class OAuthError extends TokenWardenError {
  * The authorization server answered an authorization request with an error on the redirect back
  * to the app (RFC 6749 §4.1.2.1): the user declined (`access_denied`), a silent sign-in needs the
  * user (`login_required`, `consent_required`, `interaction_required`), or the server failed.
- * Code `ERR_AUTHORIZATION_DENIED`.
+ * Code `ERR_ACCESS_DENIED` for `access_denied` (as in the device flow), `ERR_AUTHORIZATION_FAILED`
+ * for every other `error`.
  *
  * @example
  * ```ts
@@ -229,7 +233,8 @@ export class OAuthError extends TokenWardenError {
  * try {
  *   await signIn.handleRedirect();
  * } catch (error) {
- *   if (error instanceof AuthorizationError && error.error === 'access_denied') showWhySignInIsNeeded();
+ *   if (error instanceof AuthorizationError && error.code === 'ERR_ACCESS_DENIED') showWhySignInIsNeeded();
+ *   else if (error instanceof AuthorizationError && error.error === 'login_required') await signIn.login();
  * }
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1
@@ -253,7 +258,7 @@ export class AuthorizationError extends TokenWardenError {
     options: TokenWardenErrorOptions = {},
   ) {
     super(
-      'ERR_AUTHORIZATION_DENIED',
+      error === 'access_denied' ? 'ERR_ACCESS_DENIED' : 'ERR_AUTHORIZATION_FAILED',
       `The authorization server did not authorize the sign-in: "${error}"${errorDescription ? `: ${errorDescription}` : ''}. Offer the user to sign in again.`,
       options,
     );

@@ -333,7 +333,8 @@ export interface AuthorizationCodeSource extends OAuthTokenSource {
    * @param options - Signal.
    * @returns The ID token claims and the `appState` of `login()`.
    * @throws {@link TokenWardenError} `ERR_STATE_MISMATCH`, `ERR_ISSUER_MISMATCH`,
-   * `ERR_AUTHORIZATION_DENIED`, `ERR_ID_TOKEN_INVALID`, `ERR_INVALID_RESPONSE`,
+   * `ERR_ACCESS_DENIED` / `ERR_AUTHORIZATION_FAILED` ({@link AuthorizationError}),
+   * `ERR_ID_TOKEN_INVALID`, `ERR_INVALID_RESPONSE`,
    * {@link OAuthError}, or a transport code.
    */
   handleRedirect(url?: string | URL, options?: HandleRedirectOptions): Promise<SignInResult>;

@@ -347,5 +347,7 @@ describe('authorizationCode in Chromium against oidc-provider', () => {
     expect(findLeaks(all, [...verifiers(), ...issuedTokens()])).toEqual([]);
     const errors = browser.console.filter((line) => line.startsWith('pageerror'));
     expect(errors).toEqual([]);
+    // Nor in anything the page printed.
+    expect(findLeaks(browser.console, [...verifiers(), ...issuedTokens()])).toEqual([]);
   });
 });

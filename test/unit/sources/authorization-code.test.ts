@@ -446,13 +446,27 @@ describe('authorizationCode sign-in', () => {
     });
     expect(s.source.isRedirect(redirect)).toBe(true);
     const { code, error } = await failure(s.source.handleRedirect(redirect));
-    expect(code).toBe('ERR_AUTHORIZATION_DENIED');
+    expect(code).toBe('ERR_ACCESS_DENIED');
     expect(error).toBeInstanceOf(AuthorizationError);
     expect(error).toMatchObject({
       error: 'access_denied',
       errorDescription: 'The user declinedX-Forged: 1',
     });
     expect(s.storage.map.size).toBe(0);
+    expect(op.tokenForms).toEqual([]);
+  });
+
+  it('gives other redirect errors ERR_AUTHORIZATION_FAILED, with the error kept', async () => {
+    const op = authorizationServer();
+    const s = setup();
+    const { state } = await login(s, op, { prompt: 'none' });
+    const { code, error } = await failure(
+      s.source.handleRedirect(callback({ error: 'login_required', state, iss: ISSUER })),
+    );
+    expect(code).toBe('ERR_AUTHORIZATION_FAILED');
+    expect(error).toBeInstanceOf(AuthorizationError);
+    expect(error).toMatchObject({ error: 'login_required' });
+    expect((error as AuthorizationError).errorDescription).toBeUndefined();
     expect(op.tokenForms).toEqual([]);
   });
 
@@ -548,6 +562,43 @@ describe('the ID token', () => {
     );
     expect(code).toBe('ERR_ID_TOKEN_INVALID');
     expect((error as Error).message).toContain('algorithm');
+  });
+
+  it('rejects an unsigned (alg none) ID token', async () => {
+    const op = authorizationServer();
+    const s = setup();
+    const { state, params } = await login(s, op);
+    const now = Math.floor(Date.now() / 1000);
+    const encode = (json: unknown) => Buffer.from(JSON.stringify(json)).toString('base64url');
+    const unsigned = `${encode({ alg: 'none' })}.${encode({ iss: ISSUER, sub: 'x', aud: CLIENT_ID, iat: now, exp: now + 600, nonce: params.get('nonce') })}.`;
+    server.use(
+      http.post(TOKEN, () =>
+        HttpResponse.json({
+          access_token: SENTINEL.accessToken,
+          token_type: 'Bearer',
+          expires_in: 300,
+          id_token: unsigned,
+        }),
+      ),
+    );
+    const { code } = await failure(
+      s.source.handleRedirect(callback({ code: CODE, state, iss: ISSUER })),
+    );
+    expect(code).toBe('ERR_ID_TOKEN_INVALID');
+    expect(await s.store.get('me')).toBeUndefined();
+  });
+
+  it('rejects HS256 even when signed with the public key (algorithm confusion)', async () => {
+    const secret = new TextEncoder().encode(JSON.stringify(keys.jwk));
+    const hmac = await crypto.subtle.importKey(
+      'raw',
+      secret,
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign'],
+    );
+    const { code } = await signInWith({ sign: { key: hmac, alg: 'HS256' } });
+    expect(code).toBe('ERR_ID_TOKEN_INVALID');
   });
 
   it('rejects a signature by another key', async () => {
