@@ -370,6 +370,8 @@ export interface AuthorizationCodeSource extends OAuthTokenSource {
  * - The ID token is verified with `jose` against the issuer's JWKS: algorithm allow-list,
  *   signature, `iss`, `aud` (and `azp`), `exp`, `iat`, `nonce`. Its claims are returned; the ID
  *   token is kept sealed with the set, and never sent to APIs (only the access token is).
+ * - A DPoP-bound credential (`dpop` in `register()`) sends `dpop_jkt` (RFC 9449 §10), so the
+ *   code can only be redeemed with its key, and every token request carries a proof.
  * - Later, `obtain()` redeems the refresh token with rotation; without one it fails with
  *   `ERR_REAUTH_REQUIRED` and the credential is `reauth-required` until the next sign-in.
  *
@@ -426,6 +428,7 @@ const RESERVED_PARAMS = new Set([
   'login_hint',
   'request',
   'request_uri',
+  'dpop_jkt',
 ]);
 
 /** A pending sign-in lives at most this long in storage. */
@@ -547,7 +550,8 @@ class AuthorizationCodeGrant extends OAuthGrantSource implements AuthorizationCo
     const extra = checkLoginOptions(options);
     const storage = this.#store();
     const navigate = this.#navigator();
-    const metadata = await this.#metadata(binding.context(options.signal ?? null));
+    const context = binding.context(options.signal ?? null);
+    const metadata = await this.#metadata(context);
     if (metadata.challengeMethods !== undefined && !metadata.challengeMethods.includes('S256')) {
       throw new TokenWardenError(
         'ERR_UNSUPPORTED',
@@ -570,6 +574,9 @@ class AuthorizationCodeGrant extends OAuthGrantSource implements AuthorizationCo
     if (nonce !== undefined) params.set('nonce', nonce);
     if (options.prompt !== undefined) params.set('prompt', options.prompt);
     if (options.loginHint !== undefined) params.set('login_hint', options.loginHint);
+    // RFC 9449 §10: a DPoP-bound credential binds the code to its key, so a stolen code is
+    // useless without it (the exchange then carries a proof of the same key).
+    if (context.dpop !== undefined) params.set('dpop_jkt', await context.dpop.thumbprint());
     for (const [name, value] of extra) params.set(name, value);
 
     const transaction: { -readonly [K in keyof Transaction]: Transaction[K] } = {

@@ -2,7 +2,14 @@
 // fake sessionStorage and a navigate() that records where the browser would go. The ID token is
 // signed here with jose and checked against a JWKS msw serves. Every error, event, log line,
 // storage snapshot and URL is kept and searched for the secrets at the end of each test.
-import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import {
+  calculateJwkThumbprint,
+  decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
+  type JWK,
+  SignJWT,
+} from 'jose';
 import { HttpResponse, http } from 'msw';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -97,6 +104,8 @@ interface ServerOptions {
   sign?: { key: CryptoKey; alg: string };
   /** Leave the ID token out of the token response. */
   noIdToken?: boolean;
+  /** The token_type of the code exchange's answer. */
+  tokenType?: string;
 }
 
 /** The authorization server: discovery, JWKS, token and revocation endpoints. */
@@ -139,7 +148,7 @@ function authorizationServer(options: ServerOptions = {}) {
       const body: Record<string, unknown> = {
         access_token: SENTINEL.accessToken,
         refresh_token: SENTINEL.refreshToken,
-        token_type: 'Bearer',
+        token_type: options.tokenType ?? 'Bearer',
         expires_in: 300,
         scope: 'openid offline_access',
       };
@@ -196,7 +205,11 @@ interface Setup {
   store: TokenStore;
 }
 
-function setup(overrides: Partial<AuthorizationCodeOptions> = {}, store = memoryStore()): Setup {
+function setup(
+  overrides: Partial<AuthorizationCodeOptions> = {},
+  store = memoryStore(),
+  dpop = false,
+): Setup {
   const storage = fakeStorage();
   storages.push(storage);
   const navigations: URL[] = [];
@@ -231,7 +244,7 @@ function setup(overrides: Partial<AuthorizationCodeOptions> = {}, store = memory
     });
   }
   observed.push(logs);
-  const credential = warden.register('me', { source, origins: [API] });
+  const credential = warden.register('me', { source, origins: [API], dpop });
   return { warden, credential, source, storage, navigations, events, logs, store };
 }
 
@@ -476,6 +489,22 @@ describe('authorizationCode sign-in', () => {
     expect((await failure(s.source.login())).code).toBe('ERR_UNSUPPORTED');
     expect(s.navigations).toEqual([]);
     expect(s.storage.map.size).toBe(0);
+  });
+
+  it('binds the code to the DPoP key of a DPoP-bound credential (dpop_jkt)', async () => {
+    const op = authorizationServer({ tokenType: 'DPoP' });
+    const s = setup({}, memoryStore(), true);
+    const { params, state } = await login(s, op);
+    const jkt = params.get('dpop_jkt');
+    expect(jkt).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    await s.source.handleRedirect(callback({ code: CODE, state, iss: ISSUER }));
+    const proof = op.tokenHeaders[0]?.get('dpop');
+    expect(proof).toBeTruthy();
+    const header = decodeProtectedHeader(proof as string);
+    expect(header.typ).toBe('dpop+jwt');
+    expect(await calculateJwkThumbprint(header.jwk as JWK)).toBe(jkt);
+    expect(s.credential.status().state).toBe('valid');
+    expect((await s.credential.getToken()).type).toBe('DPoP');
   });
 
   it('passes prompt, login_hint and extra parameters, and refuses to override its own', async () => {
