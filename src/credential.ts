@@ -979,6 +979,16 @@ export class Credential {
         if (latest) previous = latest.tokens;
         if (latest?.dpopKey) this.#dpopKey = latest.dpopKey;
       }
+      if (this.#signInNeeded(previous)) {
+        // A sign-in waits for a user, for minutes maybe: not under the refresh lock, whose TTL
+        // would end it. Its result is stored under the lock afterwards, like an install.
+        await lease?.release().catch(() => {});
+        lease = undefined;
+        const set = await this.#source.obtain(this.#sourceContext(previous, this.#abort.signal));
+        if (this.#closed) throw closedError(this.id);
+        await this.#storeSignIn(set, reason, started);
+        return set;
+      }
       const signal = lease ? anySignal([this.#abort.signal, lease.signal]) : this.#abort.signal;
       const set = await this.#source.obtain(this.#sourceContext(previous, signal));
       if (this.#closed) throw closedError(this.id);
@@ -1025,9 +1035,12 @@ export class Credential {
     }
   }
 
-  /** Whether a first token set needs a user: a refresh-token or an interactive source. */
+  /**
+   * Whether, without its tokens, the credential can only wait for the app to sign a user in
+   * again: a refresh token, or a browser sign-in (a device-flow source signs in by itself).
+   */
   #needsUser(): boolean {
-    return this.#source.kind === 'refresh_token' || this.#source.interactive === true;
+    return this.#source.kind === 'refresh_token' || this.#source.kind === 'authorization_code';
   }
 
   /**
@@ -1042,6 +1055,14 @@ export class Credential {
     const started = Date.now();
     await this.#load();
     await this.#inflight?.catch(() => {});
+    await this.#storeSignIn(set, 'initial', started);
+  }
+
+  /**
+   * Stores a token set a user's sign-in produced and starts using it: under the refresh lock,
+   * replacing whatever the store holds, ending `reauth-required`.
+   */
+  async #storeSignIn(set: TokenSet, reason: RefreshReason, started: number): Promise<void> {
     const store = this.#runtime.store;
     let lease: StoreLease | undefined;
     try {
@@ -1072,7 +1093,7 @@ export class Credential {
       const durationMs = Date.now() - started;
       this.#emit('refresh', {
         id: this.id,
-        reason: 'initial',
+        reason,
         expiresAt: set.expiresAt,
         rotated: false,
         durationMs,
@@ -1081,6 +1102,11 @@ export class Credential {
     } finally {
       await lease?.release().catch(() => {});
     }
+  }
+
+  /** Whether obtaining a token now means a user's sign-in (an interactive source, no refresh token). */
+  #signInNeeded(current: TokenSet | undefined): boolean {
+    return this.#source.interactive === true && current?.hasRefreshToken !== true;
   }
 
   /** What the source gets for one token or revocation request. */
@@ -1306,6 +1332,24 @@ export class Credential {
       return this.#reauth;
     }
     this.#failures++;
+    if (this.#signInNeeded(this.#tokens)) {
+      // A failed sign-in (declined, expired, abandoned) is not retried in the background, which
+      // would prompt the user again unasked, and leaves no backoff: the next request starts a
+      // new sign-in at once.
+      this.#retryAt = undefined;
+      this.#lastError = error;
+      this.#emit('refresh-error', {
+        id: this.id,
+        reason,
+        error,
+        code: error.code,
+        failures: this.#failures,
+        retryAt: undefined,
+        servingStale: false,
+      });
+      this.#log('warn', 'sign-in failed', { id: this.id, reason, code: error.code });
+      return error;
+    }
     const now = Date.now();
     this.#retryAt = now + this.#backoffDelay(error);
     this.#lastError = error;

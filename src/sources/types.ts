@@ -214,9 +214,11 @@ export interface TokenSource {
    */
   attach?(binding: SourceBinding): void;
   /**
-   * Whether the source needs a user to obtain a first token set (a sign-in). Without a refresh
-   * token, such a credential is `reauth-required` after a sign-out or a rejected grant, until
-   * the user signs in again.
+   * Whether obtaining a first token set may wait for a user (the device flow's sign-in, which
+   * can take minutes). The credential then runs that `obtain()` outside its refresh lock, whose
+   * TTL would cut it short, stores the result under the lock afterwards, and never retries a
+   * failed sign-in in the background (that would prompt the user unasked). Refreshes with a
+   * refresh token run as for any source.
    * @default false
    */
   readonly interactive?: boolean;

@@ -11,6 +11,7 @@ import {
   type SourceBinding,
   TokenSet,
   type TokenSource,
+  TokenWardenError,
   type Warden,
 } from '../../src/index.js';
 import { SENTINEL } from '../support/sentinel.js';
@@ -124,4 +125,49 @@ describe('a source bound to its credential', () => {
     await expect(bindings[0]?.install(tokens(3))).rejects.toMatchObject({ code: 'ERR_CLOSED' });
     expect(bindings[0]?.context().signal.aborted).toBe(true);
   });
+
+  it('runs a slow sign-in outside the refresh lock, and never retries a failed one unasked', async () => {
+    let prompts = 0;
+    let outcome: 'approve' | 'decline' = 'approve';
+    const source: TokenSource = {
+      kind: 'device_code',
+      interactive: true,
+      info: () => ({ kind: 'device_code' }),
+      async obtain(context) {
+        prompts++;
+        // The user takes longer than the lock's TTL; the lease expiring must not abort this.
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        if (context.signal.aborted) throw new Error('aborted under the lock');
+        if (outcome === 'decline') {
+          throw new TokenWardenError('ERR_ACCESS_DENIED', 'The user declined the sign-in.');
+        }
+        return tokens(prompts);
+      },
+    };
+    const store = memoryStore();
+    const warden = createWarden({ store });
+    wardens.push(warden);
+    const errors: (number | undefined)[] = [];
+    warden.on('refresh-error', (e) => errors.push(e.retryAt));
+    const me = warden.register('me', {
+      source,
+      origins: [API],
+      timeout: '300ms',
+      lockTtl: '600ms',
+      keepFresh: true,
+    });
+    const token = await me.getToken();
+    expect(token.reveal()).toBe(`${SENTINEL.accessToken}-1`);
+    expect((await store.get('me'))?.tokens.revealAccessToken()).toBe(`${SENTINEL.accessToken}-1`);
+
+    // A declined sign-in: reported, no background retry (no second prompt), no backoff.
+    await me.forget();
+    outcome = 'decline';
+    await expect(me.getToken()).rejects.toMatchObject({ code: 'ERR_ACCESS_DENIED' });
+    expect(errors).toEqual([undefined]);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(prompts).toBe(2);
+    outcome = 'approve';
+    expect((await me.getToken()).reveal()).toBe(`${SENTINEL.accessToken}-3`);
+  }, 15_000);
 });
