@@ -461,8 +461,13 @@ export class Credential {
     }
     this.#dpop = parseDpop(options.dpop);
     this.fetch = createAuthenticatedFetch(this.#host(this.#origins));
+    this.#bindSource();
+  }
+
+  /** Hands the source its binding to this credential (for sources that sign users in). */
+  #bindSource(): void {
     this.#source.attach?.({
-      credentialId: id,
+      credentialId: this.id,
       context: (signal) =>
         this.#sourceContext(
           this.#tokens,
@@ -578,8 +583,12 @@ export class Credential {
    */
   reauthenticate(source?: TokenSource): void {
     if (this.#closed) throw closedError(this.id);
-    if (source !== undefined) this.#source = checkSource(source);
+    if (source !== undefined) {
+      this.#source = checkSource(source);
+      this.#bindSource();
+    }
     this.#reauth = undefined;
+    this.#dpopKey = undefined;
     this.#tokens = undefined;
     this.#generation++;
     this.#failures = 0;

@@ -113,6 +113,19 @@ describe('a source bound to its credential', () => {
     ]);
   });
 
+  it('binds a source given to reauthenticate()', async () => {
+    const first = signInSource();
+    const second = signInSource();
+    const warden = createWarden();
+    wardens.push(warden);
+    const me = warden.register('me', { source: first.source, origins: [API] });
+    me.reauthenticate(second.source);
+    expect(second.bindings).toHaveLength(1);
+    await second.bindings[0]?.install(tokens(7));
+    expect((await me.fetch(`${API}/x`)).status).toBe(200);
+    expect(seen.at(-1)).toBe(`Bearer ${SENTINEL.accessToken}-7`);
+  });
+
   it('refuses anything but a TokenSet, and a closed credential, with coded errors', async () => {
     const { source, bindings } = signInSource();
     const warden = createWarden();
