@@ -1,7 +1,7 @@
 // A real OAuth 2.0 authorization server (oidc-provider) and a protected resource server, both
 // on 127.0.0.1 with random ports, for integration tests. Nothing here is mocked: tokenwarden
 // talks HTTP to the same code that runs in production deployments of oidc-provider.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import {
   createServer,
   type IncomingMessage,
@@ -21,6 +21,9 @@ export const MINT_REFRESH_GRANT = 'urn:test:mint-refresh';
  * sign in through oidc-provider's own pages, so it needs `devInteractions: true`.
  */
 export const DEVICE_CLIENT_ID = 'device-client';
+
+/** A confidential client whose access tokens must be DPoP-bound (`dpop_bound_access_tokens`). */
+export const DPOP_CLIENT_ID = 'dpop-client';
 
 /** A client secret with every character RFC 6749 §2.3.1 form-encoding must handle. */
 export const BASIC_CLIENT_SECRET = 'sentinel-secret %41:colon+plus space&amp=eq/slash';
@@ -157,6 +160,12 @@ export interface OidcServer {
     readonly refresh: { readonly clientId: string; readonly clientSecret: string };
     /** public client (`none`); refresh_token + the test grant. */
     readonly public: { readonly clientId: string };
+    /**
+     * client_secret_basic; client_credentials, refresh_token + the test grant; its access
+     * tokens must be DPoP-bound (`dpop_bound_access_tokens`): a token request without a proof
+     * fails with invalid_grant.
+     */
+    readonly dpop: { readonly clientId: string; readonly clientSecret: string };
   };
   /** Every request the authorization server received (discovery, token, revocation, ...). */
   readonly requests: RecordedRequest[];
@@ -183,7 +192,7 @@ export interface OidcServer {
    * and access token. Counts as a token request of grant type {@link MINT_REFRESH_GRANT}.
    */
   mintRefreshToken(options?: {
-    client?: 'refresh' | 'public';
+    client?: 'refresh' | 'public' | 'dpop';
     /** A browser client's id (see `browserClients`); overrides `client`. */
     clientId?: string;
     sub?: string;
@@ -199,8 +208,36 @@ export interface OidcServer {
   revokeGrant(refreshTokenOrGrantId: string): Promise<void>;
   /** RFC 7662 introspection over HTTP, authenticated as the basic client. */
   introspect(token: string): Promise<Record<string, unknown>>;
+  /**
+   * Makes oidc-provider require a DPoP nonce (RFC 9449 §8) in every token-request proof from now
+   * on: a proof without one, or with a stale one, gets 400 `use_dpop_nonce` and a `DPoP-Nonce`.
+   * DPoP itself is always on (a request with a `DPoP` header gets a DPoP-bound token);
+   * requests without a proof are unaffected. Off at the start.
+   */
+  setDpopNonceRequired(required: boolean): void;
+  /**
+   * Plays an authorization server without DPoP support: from now on the `DPoP` header of token
+   * requests is dropped before oidc-provider sees it, so it answers with Bearer tokens. Off at
+   * the start.
+   */
+  setDpopIgnored(ignored: boolean): void;
+  /**
+   * What the server knows of an access token, looked up in-process: its client, subject, scope
+   * and the DPoP key thumbprint it is bound to (`cnf.jkt`), or `undefined` when it is not
+   * active.
+   */
+  findAccessToken(token: string): Promise<AccessTokenInfo | undefined>;
   /** Closes both servers and their open connections. */
   close(): Promise<void>;
+}
+
+/** An active access token as the server stored it, see {@link OidcServer.findAccessToken}. */
+export interface AccessTokenInfo {
+  readonly clientId: string | undefined;
+  readonly sub: string | undefined;
+  readonly scope: string | undefined;
+  /** The RFC 7638 thumbprint of the DPoP key the token is bound to, if it is bound. */
+  readonly jkt: string | undefined;
 }
 
 function basicAuth(clientId: string, clientSecret: string): string {
@@ -343,6 +380,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
   let opHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   let rsHandler: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
   const hold = { ms: 0, waiting: 0, dropped: 0 };
+  const dpop = { nonceRequired: false, ignored: false };
   const opServer = createServer((req, res) => {
     void readBody(req).then(async (body) => {
       requests.push(record(req, body));
@@ -360,6 +398,8 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
           }
         }
         trackTokenResponse(req, res, body);
+        // A server without DPoP support ignores the header (requests[] keeps it as sent).
+        if (dpop.ignored) delete req.headers.dpop;
       }
       opHandler?.(req, res);
     });
@@ -433,6 +473,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
   const browserClients = options.browserClients ?? [];
   const corsOrigins = new Set(browserClients.map((client) => client.origin));
   const refreshSecret = `refresh-secret-${randomUUID()}`;
+  const dpopSecret = `dpop-secret-${randomUUID()}`;
 
   const provider = new Provider(issuer, {
     clients: [
@@ -467,6 +508,14 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       },
       {
         ...noBrowser,
+        client_id: DPOP_CLIENT_ID,
+        client_secret: dpopSecret,
+        grant_types: ['client_credentials', 'refresh_token', MINT_REFRESH_GRANT],
+        token_endpoint_auth_method: 'client_secret_basic',
+        dpop_bound_access_tokens: true,
+      },
+      {
+        ...noBrowser,
         client_id: 'public-client',
         grant_types: ['refresh_token', MINT_REFRESH_GRANT],
         token_endpoint_auth_method: 'none',
@@ -496,6 +545,11 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
     features: {
       devInteractions: { enabled: options.devInteractions === true },
       deviceFlow: { enabled: true },
+      dPoP: {
+        enabled: true,
+        nonceSecret: randomBytes(32),
+        requireNonce: () => dpop.nonceRequired,
+      },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
@@ -663,6 +717,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
     },
     refresh: { clientId: 'refresh-client', clientSecret: refreshSecret },
     public: { clientId: 'public-client' },
+    dpop: { clientId: DPOP_CLIENT_ID, clientSecret: dpopSecret },
   } as const;
 
   return {
@@ -716,10 +771,10 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       const headers: Record<string, string> = {};
       if (clientId !== undefined) {
         form.set('client_id', clientId);
-      } else if (client === 'refresh') {
+      } else if (client === 'refresh' || client === 'dpop') {
         headers['authorization'] = basicAuth(
-          clients.refresh.clientId,
-          clients.refresh.clientSecret,
+          clients[client].clientId,
+          clients[client].clientSecret,
         );
       } else {
         form.set('client_id', clients.public.clientId);
@@ -758,6 +813,22 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
         new URLSearchParams({ token }),
       );
       return json;
+    },
+    setDpopNonceRequired(required) {
+      dpop.nonceRequired = required;
+    },
+    setDpopIgnored(ignored) {
+      dpop.ignored = ignored;
+    },
+    async findAccessToken(token) {
+      const found = await findAccessToken(token).catch(() => undefined);
+      if (!found?.isValid) return undefined;
+      return {
+        clientId: found.clientId,
+        sub: found.accountId,
+        scope: found.scope,
+        jkt: (found as ProviderToken & { jkt?: string }).jkt,
+      };
     },
     async close() {
       await Promise.all([closeServer(opServer), closeServer(rsServer)]);
