@@ -1,4 +1,4 @@
-import { clear, get, keys } from 'idb-keyval';
+import { clear, del, get, keys, set } from 'idb-keyval';
 import { invalidArgument, TokenWardenError } from '../errors.js';
 import { INSPECT, REDACTED } from '../internal/redact.js';
 import { memoryStore } from '../stores/memory.js';
@@ -183,6 +183,19 @@ function indexedDbBackend(name: string, keyConnection: Connection): IndexedDbBac
     }
   };
 
+  const runKeys = async <T>(operation: Parameters<Connection['run']>[0]): Promise<T> => {
+    try {
+      return (await keyConnection.run(operation)) as T;
+    } catch (error) {
+      if (error instanceof TokenWardenError) throw error;
+      throw new TokenWardenError(
+        'ERR_STORE_UNAVAILABLE',
+        `The IndexedDB key database could not be used (${errorName(error)}). Check that the site may use storage and has quota left.`,
+        { cause: error },
+      );
+    }
+  };
+
   const corrupt = () =>
     new TokenWardenError(
       'ERR_STORE_CORRUPT',
@@ -280,10 +293,23 @@ function indexedDbBackend(name: string, keyConnection: Connection): IndexedDbBac
     async remove(id) {
       await removeRecord(id);
     },
+    // DPoP key pairs live beside the sealing key, as CryptoKeys: structured cloning keeps a
+    // non-extractable private key non-extractable, so no script can ever export it.
+    async writeKeyPair(id, pair) {
+      await runKeys((store) => set(dpopKeyName(id), pair, store));
+    },
+    async readKeyPair(id) {
+      const value = await runKeys((store) => get<unknown>(dpopKeyName(id), store));
+      return isKeyPair(value) ? value : undefined;
+    },
+    async removeKeyPair(id) {
+      await runKeys((store) => del(dpopKeyName(id), store));
+    },
     async deleteAndAnnounce(id) {
       let version: number | undefined;
       try {
         version = await removeRecord(id);
+        await runKeys((store) => del(dpopKeyName(id), store));
       } finally {
         // Announced even when the delete failed: the other tabs sign out as asked.
         announcer.announce(
@@ -410,6 +436,8 @@ function withMemoryFallback(
     get kind() {
       return fellBack ? 'memory' : sealed.kind;
     },
+    // Both targets keep DPoP key pairs as CryptoKeys.
+    keepsCryptoKeys: true,
     get: async (id) => (await target()).get(id),
     set: async (id, record, options) => (await target()).set(id, record, options),
     delete: async (id) => (await target()).delete(id),
@@ -454,4 +482,21 @@ function withMemoryFallback(
 
 function warn(error: TokenWardenError): void {
   console.warn(`tokenwarden: ${error.code}: ${error.message} Tokens are kept in memory only.`);
+}
+
+/** Where the DPoP key pair of credential `id` is kept in the key database. */
+function dpopKeyName(id: string): string {
+  return `dpop:${id}`;
+}
+
+function isKeyPair(value: unknown): value is CryptoKeyPair {
+  if (typeof value !== 'object' || value === null) return false;
+  const { privateKey, publicKey } = value as Partial<CryptoKeyPair>;
+  return (
+    typeof CryptoKey === 'function' &&
+    privateKey instanceof CryptoKey &&
+    publicKey instanceof CryptoKey &&
+    privateKey.type === 'private' &&
+    publicKey.type === 'public'
+  );
 }

@@ -1,6 +1,6 @@
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
 import type { KeyProvider, SealingKey } from './keys.js';
-import { decodeRecord, encodeRecord } from './record.js';
+import { decodeRecordParts, encodeRecord, type StoredDpopKey } from './record.js';
 import type { StoredRecord } from './types.js';
 
 /** The protected-header member that binds a record to its slot (the credential id). */
@@ -10,7 +10,12 @@ const MAX_SEALED_LENGTH = 256 * 1024;
 
 /** What opening a sealed record found. */
 export type OpenResult =
-  | { readonly status: 'ok'; readonly record: StoredRecord }
+  | {
+      readonly status: 'ok';
+      /** The record, without its DPoP key, which the store rebuilds from `dpop`. */
+      readonly record: StoredRecord;
+      readonly dpop?: StoredDpopKey;
+    }
   /** Sealed under a key the provider does not know (lost or rotated out): treat as absent. */
   | { readonly status: 'unknown-key' }
   /** Not a record this slot's key sealed: flipped, truncated, swapped or malformed. */
@@ -69,8 +74,11 @@ export async function openRecord(
       contentEncryptionAlgorithms: ['A256GCM'],
     });
     if (protectedHeader[SLOT] !== slot || protectedHeader.kid !== key.kid) return TAMPERED;
-    const record = decodeRecord(plaintext);
-    return record ? { status: 'ok', record } : TAMPERED;
+    const decoded = decodeRecordParts(plaintext);
+    if (!decoded) return TAMPERED;
+    return decoded.dpop
+      ? { status: 'ok', record: decoded.record, dpop: decoded.dpop }
+      : { status: 'ok', record: decoded.record };
   } catch {
     return TAMPERED;
   }

@@ -1,3 +1,5 @@
+import type { JWK } from 'jose';
+import type { DpopAlgorithm } from '../dpop/key.js';
 import { TokenSet, type TokenSetInfo } from '../token.js';
 import type { RecordMeta, StoredRecord } from './types.js';
 
@@ -13,6 +15,26 @@ interface RecordJson {
   sc?: string[];
   idt?: string;
   m: { c: number; r: number; u?: number; n: number; f: number };
+  /**
+   * The DPoP key: its algorithm and either its private JWK (`j`, an extractable key sealed with
+   * the tokens) or the thumbprint (`t`) of a non-extractable pair the backend keeps as it is.
+   */
+  dk?: { a: DpopAlgorithm; j?: JWK; t?: string };
+}
+
+/** The DPoP key of a decoded record, still to be rebuilt (asynchronously) by the store. */
+export interface StoredDpopKey {
+  readonly algorithm: DpopAlgorithm;
+  /** The private JWK of an extractable key. */
+  readonly jwk?: JWK;
+  /** The thumbprint of a key pair the backend keeps itself. */
+  readonly thumbprint?: string;
+}
+
+/** A decoded record and, apart, its DPoP key material. */
+export interface DecodedRecord {
+  readonly record: StoredRecord;
+  readonly dpop?: StoredDpopKey;
 }
 
 const EXPIRY_SOURCES = new Set(['expires_in', 'jwt', 'default', 'explicit']);
@@ -35,6 +57,11 @@ export function encodeRecord(record: StoredRecord): Uint8Array {
   const idToken = tokens.revealIdToken();
   if (idToken !== undefined) json.idt = idToken;
   if (meta.lastUsedAt !== undefined) json.m.u = meta.lastUsedAt;
+  const key = record.dpopKey;
+  if (key) {
+    const jwk = key.exportPrivateJwk();
+    json.dk = jwk ? { a: key.algorithm, j: jwk } : { a: key.algorithm, t: key.thumbprint };
+  }
   return new TextEncoder().encode(JSON.stringify(json));
 }
 
@@ -43,6 +70,11 @@ export function encodeRecord(record: StoredRecord): Uint8Array {
  * record: decryption proves who wrote it, and this proves it is still shaped as written.
  */
 export function decodeRecord(plaintext: Uint8Array): StoredRecord | undefined {
+  return decodeRecordParts(plaintext)?.record;
+}
+
+/** Like {@link decodeRecord}, with the DPoP key material the record carries. */
+export function decodeRecordParts(plaintext: Uint8Array): DecodedRecord | undefined {
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(plaintext));
@@ -50,7 +82,7 @@ export function decodeRecord(plaintext: Uint8Array): StoredRecord | undefined {
     return undefined;
   }
   if (!isObject(json) || json['v'] !== 1) return undefined;
-  const { at, tt, exp, iat, es, rt, sc, idt, m } = json;
+  const { at, tt, exp, iat, es, rt, sc, idt, m, dk } = json;
   if (!isText(at) || !isText(tt) || !isTime(exp) || !isTime(iat)) return undefined;
   if (typeof es !== 'string' || !EXPIRY_SOURCES.has(es)) return undefined;
   if (rt !== undefined && !isText(rt)) return undefined;
@@ -77,7 +109,20 @@ export function decodeRecord(plaintext: Uint8Array): StoredRecord | undefined {
     refreshes: f,
   };
   if (u !== undefined) meta.lastUsedAt = u;
-  return { tokens, meta };
+  if (dk === undefined) return { record: { tokens, meta } };
+  const dpop = decodeDpopKey(dk);
+  return dpop ? { record: { tokens, meta }, dpop } : undefined;
+}
+
+function decodeDpopKey(value: unknown): StoredDpopKey | undefined {
+  if (!isObject(value)) return undefined;
+  const { a, j, t } = value;
+  if (a !== 'ES256' && a !== 'EdDSA') return undefined;
+  if (j !== undefined && t === undefined && isObject(j) && typeof j['d'] === 'string') {
+    return { algorithm: a, jwk: j as JWK };
+  }
+  if (t !== undefined && j === undefined && isText(t)) return { algorithm: a, thumbprint: t };
+  return undefined;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

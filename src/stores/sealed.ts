@@ -1,7 +1,9 @@
+import { DpopKey } from '../dpop/key.js';
 import { invalidArgument, TokenWardenError } from '../errors.js';
 import { INSPECT, REDACTED } from '../internal/redact.js';
 import { openRecord, sealRecord } from './envelope.js';
 import { type KeyInput, toKeyProvider } from './keys.js';
+import type { StoredDpopKey } from './record.js';
 import type { RecordBackend, StoreChange, StoredRecord, StoreHooks, TokenStore } from './types.js';
 
 /**
@@ -74,6 +76,26 @@ export function sealedStore(backend: RecordBackend, key: KeyInput): SealedStore 
     }
   };
 
+  /**
+   * Rebuilds a record's DPoP key: from its sealed private JWK, or from the pair the backend kept
+   * (which must match the sealed thumbprint). `undefined` when it cannot be: the tokens bound to
+   * it are useless, and the record is discarded like a tampered one.
+   */
+  const rebuildKey = async (id: string, stored: StoredDpopKey): Promise<DpopKey | undefined> => {
+    try {
+      if (stored.jwk !== undefined)
+        return await DpopKey.fromPrivateJwk(stored.algorithm, stored.jwk);
+      const pair = await backend.readKeyPair?.(id);
+      if (!pair) return undefined;
+      const key = await DpopKey.fromPair(stored.algorithm, pair);
+      return key.thumbprint === stored.thumbprint ? key : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  /** The thumbprint of the key pair last handed to the backend, per record. */
+  const keptPairs = new Map<string, string>();
+
   /** Opens a sealed record, discarding and reporting it when it does not open. */
   const unseal = async (
     id: string,
@@ -83,8 +105,13 @@ export function sealedStore(backend: RecordBackend, key: KeyInput): SealedStore 
   ): Promise<StoredRecord | undefined> => {
     await currentKey();
     const opened = await openRecord(sealed, id, keys);
-    if (opened.status === 'ok') {
-      return version === undefined ? opened.record : { ...opened.record, version };
+    let dpopKey: DpopKey | undefined;
+    if (opened.status === 'ok' && opened.dpop) {
+      dpopKey = await rebuildKey(id, opened.dpop);
+    }
+    if (opened.status === 'ok' && (opened.dpop === undefined || dpopKey !== undefined)) {
+      const record = dpopKey ? { ...opened.record, dpopKey } : opened.record;
+      return version === undefined ? record : { ...record, version };
     }
     if (opened.status === 'unknown-key' && backend.shared) {
       // In a shared store the record may be the fleet's only copy of a rotated refresh token:
@@ -124,9 +151,26 @@ export function sealedStore(backend: RecordBackend, key: KeyInput): SealedStore 
 
   const store: SealedStore = {
     kind: backend.kind,
+    ...(backend.writeKeyPair && { keepsCryptoKeys: true }),
     get: (id) => read(id),
     set: (id, record, options) =>
       serial(async () => {
+        const key = record.dpopKey;
+        if (key && !key.extractable) {
+          // A non-extractable key cannot be sealed: the backend keeps the pair itself (before the
+          // record that names it), or the record cannot be stored here.
+          if (!backend.writeKeyPair) {
+            throw new TokenWardenError(
+              'ERR_UNSUPPORTED',
+              `The ${backend.kind} store cannot keep a non-extractable DPoP key; use a store that seals keys, or let the credential create an extractable one.`,
+              { credentialId: id },
+            );
+          }
+          if (keptPairs.get(id) !== key.thumbprint) {
+            await backend.writeKeyPair(id, key.pair);
+            keptPairs.set(id, key.thumbprint);
+          }
+        }
         const sealed = await sealRecord(record, id, await currentKey());
         const expected = options?.expectedVersion;
         if (expected === undefined || !backend.compareAndWrite) {
@@ -143,7 +187,11 @@ export function sealedStore(backend: RecordBackend, key: KeyInput): SealedStore 
         }
         return version;
       }),
-    delete: (id) => backend.remove(id),
+    delete: async (id) => {
+      await backend.remove(id);
+      keptPairs.delete(id);
+      await backend.removeKeyPair?.(id);
+    },
     list: () => backend.ids(),
     ...(backend.lock && { lock: backend.lock.bind(backend) }),
     ...(backend.watch && {

@@ -250,6 +250,26 @@ export interface RecordBackend {
    */
   readonly shared?: boolean;
   /**
+   * Optional: keeps a credential's DPoP key pair as it is, CryptoKeys included (IndexedDB can,
+   * so the private key stays non-extractable). A store over such a backend generates
+   * non-extractable DPoP keys; the sealed record then carries only the key's thumbprint, which
+   * binds the two.
+   * @param id - The credential id.
+   * @param pair - The key pair.
+   */
+  writeKeyPair?(id: string, pair: CryptoKeyPair): Promise<void>;
+  /**
+   * Reads a key pair {@link RecordBackend.writeKeyPair} kept.
+   * @param id - The credential id.
+   * @returns The key pair, or `undefined`.
+   */
+  readKeyPair?(id: string): Promise<CryptoKeyPair | undefined>;
+  /**
+   * Removes a kept key pair (with the record).
+   * @param id - The credential id.
+   */
+  removeKeyPair?(id: string): Promise<void>;
+  /**
    * Reads one sealed record.
    * @param id - The credential id.
    * @returns The sealed record, or `undefined`.
