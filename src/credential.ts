@@ -993,11 +993,14 @@ export class Credential {
         // would end it. Its result is stored under the lock afterwards, like an install.
         await lease?.release().catch(() => {});
         lease = undefined;
+        if (this.#dpop) await this.#ensureDpopKey();
         const set = await this.#source.obtain(this.#sourceContext(previous, this.#abort.signal));
         if (this.#closed) throw closedError(this.id);
         await this.#storeSignIn(set, reason, started);
         return set;
       }
+      // The key exists before the token it binds, so both are stored together.
+      if (this.#dpop) await this.#ensureDpopKey();
       const signal = lease ? anySignal([this.#abort.signal, lease.signal]) : this.#abort.signal;
       const set = await this.#source.obtain(this.#sourceContext(previous, signal));
       if (this.#closed) throw closedError(this.id);

@@ -7,7 +7,14 @@ import { join } from 'node:path';
 import { HttpResponse, http } from 'msw';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { clientCredentials, createWarden, DpopKey, type Warden } from '../../../src/index.js';
+import {
+  clientCredentials,
+  createWarden,
+  customSource,
+  DpopKey,
+  memoryStore,
+  type Warden,
+} from '../../../src/index.js';
 import { fileStore } from '../../../src/node/index.js';
 import { sealedStore } from '../../../src/stores/sealed.js';
 import type { RecordBackend, StoredRecord } from '../../../src/stores/types.js';
@@ -98,6 +105,25 @@ describe('DPoP keys in sealed stores', () => {
     keeping.pairs.delete('other');
     expect(await store.get('other')).toBeUndefined();
     expect(tampered).toEqual(['api', 'other']);
+  });
+
+  it('creates the key before the first token, so the first record carries both', async () => {
+    const store = memoryStore();
+    const warden = createWarden({ store });
+    const credential = warden.register('custom', {
+      source: customSource(async () => ({
+        accessToken: SENTINEL.accessToken,
+        tokenType: 'DPoP',
+        expiresIn: 300,
+      })),
+      origins: ['https://api.example.com'],
+      dpop: true,
+    });
+    await credential.getToken();
+    const stored = await store.get('custom');
+    expect(stored?.dpopKey?.thumbprint).toBeDefined();
+    expect(stored?.dpopKey?.thumbprint).toBe(credential.status().dpop?.thumbprint);
+    await warden.close();
   });
 
   it('refuses a non-extractable key where it cannot be kept', async () => {
