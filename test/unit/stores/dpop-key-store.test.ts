@@ -155,17 +155,17 @@ describe('a DPoP-bound credential over a file store', () => {
       return HttpResponse.json({ jkt: await calculateJwkThumbprint(header.jwk ?? {}) });
     }),
   );
-  beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
-  afterAll(() => server.close());
   let dir: string;
   const wardens: Warden[] = [];
   beforeAll(async () => {
+    server.listen({ onUnhandledRequest: 'error' });
     dir = await mkdtemp(join(tmpdir(), 'tw-dpop-'));
   });
   afterEach(async () => {
     await Promise.all(wardens.splice(0).map((w) => w.close()));
   });
   afterAll(async () => {
+    server.close();
     await rm(dir, { recursive: true, force: true });
   });
 
