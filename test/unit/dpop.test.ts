@@ -8,7 +8,6 @@ import {
   type JWK,
   jwtVerify,
 } from 'jose';
-import ky from 'ky';
 import { HttpResponse, http } from 'msw';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
