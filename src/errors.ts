@@ -357,7 +357,7 @@ export class ReauthRequiredError extends TokenWardenError {
   constructor(credentialId: string, cause?: unknown) {
     super(
       'ERR_REAUTH_REQUIRED',
-      `Credential "${credentialId}" needs re-authentication: its grant was rejected. Supply new credentials with credential.reauthenticate(source).`,
+      `Credential "${credentialId}" needs re-authentication: its grant was rejected or the user signed out. Sign the user in again (login() of a sign-in source), or supply new credentials with credential.reauthenticate(source).`,
       { credentialId, cause },
     );
   }
