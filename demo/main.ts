@@ -10,7 +10,9 @@ const USAGE = `Usage: npm run demo -- [--duration <seconds>] [--token-lifetime <
 Starts an OAuth authorization server (oidc-provider) and a protected API on 127.0.0.1, then runs
 a Node service that calls the API through tokenwarden with short-lived tokens: background
 refreshes under steady traffic, a revoked token recovered with one refresh and one retry, leak
-attempts blocked, a cross-origin redirect stripped of its token. Ends with a summary.
+attempts blocked and raised as anomalies, a cross-origin redirect stripped of its token; then
+the metrics snapshot, the inventory, an audit that revokes a forgotten key, and revokeAll()
+checked by introspection at the server. Ends with a summary.
 
 Options:
   --duration <seconds>        how long the steady traffic runs (default 20)

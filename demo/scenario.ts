@@ -3,6 +3,8 @@
 // fixture is the demo's own infrastructure, used to set the scene (mint a refresh token, revoke
 // a token) and to show from the server's side what actually arrived.
 import {
+  type AnomalyEvent,
+  apiKey,
   type BlockedEvent,
   type Credential,
   clientCredentials,
@@ -56,6 +58,9 @@ const INTERVAL_MS = 100;
 const REPORTED_FAILURES = 5;
 const RECOVERED = '401 recovered';
 const BLOCKED = 'leak attempts blocked';
+const ANOMALIES = 'anomalies raised';
+const GOVERNED = 'metrics, inventory and audit';
+const REVOKED = 'revoked at the server';
 
 type CheckFn = (name: string, ok: boolean, detail: string) => void;
 
@@ -149,10 +154,21 @@ async function story(stage: Stage): Promise<ScenarioResult> {
     // No keepFresh: the first request inside the refresh window starts a background refresh
     // and goes on with the still-valid token.
   });
+  // A static API key someone registered and forgot: the audit at the end finds it unused.
+  const legacy = warden.register('legacy', {
+    source: apiKey({
+      key: `demo-${crypto.randomUUID()}`,
+      header: 'X-API-Key',
+      revoke: () => {
+        view.line('info', 'legacy: the API key provider was asked to revoke the key');
+      },
+    }),
+    origins: [api],
+  });
   const billingStats = createStats(billing, 'client_credentials');
   const profileStats = createStats(profile, 'refresh_token (rotating)');
   const all = [billingStats, profileStats];
-  const blockedLog = listen(warden, all, view);
+  const { blocked: blockedLog, anomalies: anomalyLog } = listen(warden, all, view);
 
   view.line('step', 'First tokens');
   const [billingToken, profileToken] = await Promise.all([billing.getToken(), profile.getToken()]);
@@ -208,7 +224,17 @@ async function story(stage: Stage): Promise<ScenarioResult> {
 
   await sleep(trafficStart + durationMs * 0.5 - Date.now(), signal);
   if (!signal.aborted) {
+    const anomaliesBefore = anomalyLog.length;
     await step(BLOCKED, () => leakAttempts({ ...stage, billing, blockedLog, check }));
+    const raised = anomalyLog
+      .slice(anomaliesBefore)
+      .filter((e) => e.kind === 'blocked-leak')
+      .map((e) => `${e.evidence['reason']}/${e.severity}`);
+    check(
+      ANOMALIES,
+      raised.join() === 'origin-not-allowed/warning,token-in-url/critical,redirect/info',
+      `anomaly events [${raised.join(', ')}], evidence without query or token`,
+    );
   }
 
   await sleep(trafficStart + durationMs - Date.now(), signal);
@@ -244,6 +270,10 @@ async function story(stage: Stage): Promise<ScenarioResult> {
   );
   const refreshErrors = all.reduce((n, s) => n + s.refreshErrors, 0);
   check('refresh errors', refreshErrors === 0, `${refreshErrors} refresh-error events`);
+  if (!signal.aborted) {
+    await step(GOVERNED, () => governance({ ...stage, all, legacy, check }));
+    await step(REVOKED, () => revokeEverything({ ...stage, billing, profile, check }));
+  }
   // Last: everything printed so far, searched for every secret the servers know of.
   const secrets = knownSecrets(op, [minted.refreshToken, minted.accessToken]);
   const transcript = view.transcript();
@@ -258,10 +288,15 @@ async function story(stage: Stage): Promise<ScenarioResult> {
   return { checks, rows, interrupted: signal.aborted };
 }
 
-/** Counts events into the stats and narrates them. Returns the log of `blocked` events. */
-function listen(warden: Warden, all: readonly CredentialStats[], view: View): BlockedEvent[] {
+/** Counts events into the stats and narrates them. Returns the `blocked` and `anomaly` events. */
+function listen(
+  warden: Warden,
+  all: readonly CredentialStats[],
+  view: View,
+): { blocked: BlockedEvent[]; anomalies: AnomalyEvent[] } {
   const byId = new Map(all.map((s) => [s.credential.id, s]));
   const blocked: BlockedEvent[] = [];
+  const anomalies: AnomalyEvent[] = [];
   const on = <K extends keyof WardenEvents>(
     event: K,
     handle: (stats: CredentialStats, ...args: WardenEvents[K]) => void,
@@ -290,7 +325,15 @@ function listen(warden: Warden, all: readonly CredentialStats[], view: View): Bl
     blocked.push(e);
     view.line('event', `blocked ${e.id}: ${e.reason}, request ${e.action} (${e.url})`);
   });
-  return blocked;
+  on('anomaly', (stats, e) => {
+    stats.anomalies++;
+    anomalies.push(e);
+    view.line(
+      e.severity === 'info' ? 'event' : 'warn',
+      `anomaly ${e.id}: ${e.kind} (${e.severity}) ${JSON.stringify(e.evidence)}`,
+    );
+  });
+  return { blocked, anomalies };
 }
 
 function failureReporter(stats: CredentialStats, view: View): (error: unknown) => void {
@@ -457,6 +500,103 @@ async function leakAttempts(stage: LeakStage): Promise<void> {
     events.join() === 'origin-not-allowed/refused,token-in-url/refused,redirect/stripped';
   const detail = `blocked events [${events.join(', ')}]; errors ${foreignOrigin}, ${tokenInUrl}; the token reached no other origin`;
   stage.check(BLOCKED, ok, detail);
+}
+
+interface GovernanceStage extends Stage {
+  readonly all: readonly CredentialStats[];
+  readonly legacy: Credential;
+  readonly check: CheckFn;
+}
+
+/**
+ * What an operator asks of the warden after the traffic: its metrics snapshot (compared with the
+ * demo's own counts), the inventory of every credential and stored token, and an audit that
+ * finds the forgotten API key unused and revokes it.
+ */
+async function governance(stage: GovernanceStage): Promise<void> {
+  const { view, warden, all, legacy, durationMs } = stage;
+  view.line('step', 'Metrics, inventory and audit');
+  const snapshot = warden.metrics();
+  const matches: boolean[] = [];
+  for (const stats of all) {
+    const m = snapshot.credentials[stats.credential.id];
+    if (!m) {
+      matches.push(false);
+      continue;
+    }
+    const { p50, p95, p99 } = m.latencyMs;
+    view.line(
+      'info',
+      `metrics ${stats.credential.id}: ${m.requests} requests (${m.ok} 2xx, ${m.clientErrors} 4xx, ${m.serverErrors} 5xx, ${m.networkErrors} network errors), ${m.retriedAfter401} retried after 401, ${m.blocked} blocked; latency p50 ${formatMs(p50)} p95 ${formatMs(p95)} p99 ${formatMs(p99)}; token age at use p50 ${formatMs(m.tokenAgeMs.p50)}`,
+    );
+    // Every loop request went through the credential, plus the revocation and leak steps' own.
+    matches.push(m.requests >= stats.ok + stats.failed && m.latencyMs.count === m.requests);
+  }
+  const inventory = await warden.inventory();
+  for (const entry of inventory) {
+    view.line(
+      'info',
+      `inventory ${entry.id}: ${entry.state}, ${entry.sourceKind ?? '-'}, ${entry.uses ?? 0} uses, fingerprint ${entry.fingerprint ?? '-'}`,
+    );
+  }
+  // The traffic ran for durationMs; whatever had no request for half of it is unused.
+  const findings = await warden.audit({ idleFor: Math.max(1_000, durationMs / 2), revoke: true });
+  for (const finding of findings) {
+    view.line('info', `audit ${finding.id}: ${finding.kind}, action ${finding.action ?? 'none'}`);
+  }
+  const legacyFinding = findings.find((f) => f.id === legacy.id);
+  const ok =
+    matches.every(Boolean) &&
+    inventory.length === 3 &&
+    findings.length === 1 &&
+    legacyFinding?.kind === 'unused' &&
+    legacyFinding.action === 'revoked' &&
+    warden.get(legacy.id) === undefined &&
+    !JSON.stringify([snapshot, inventory, findings]).includes('demo-');
+  stage.check(
+    GOVERNED,
+    ok,
+    `metrics match the traffic; ${inventory.length} inventory entries with fingerprints; audit: ${findings.map((f) => `${f.id} ${f.kind} -> ${f.action ?? 'none'}`).join(', ') || 'no findings'}`,
+  );
+}
+
+interface RevokeStage extends Stage {
+  readonly billing: Credential;
+  readonly profile: Credential;
+  readonly check: CheckFn;
+}
+
+/** `revokeAll()`: RFC 7009 at the server, then introspection there says every token is dead. */
+async function revokeEverything(stage: RevokeStage): Promise<void> {
+  const { view, warden, op, billing, profile } = stage;
+  view.line('step', 'Revoking every credential (RFC 7009), then asking the server (RFC 7662)');
+  const held = await Promise.all([billing.getToken(), profile.getToken()]);
+  const refreshRequests = op.tokenRequests.filter((r) => r.grantType === 'refresh_token');
+  const lastRefresh = refreshRequests.at(-1)?.issuedRefreshToken;
+  const results = await warden.revokeAll();
+  for (const result of results) {
+    view.line(
+      'info',
+      `revoke ${result.id}: ${result.outcome}, tokens [${result.tokens.join(', ')}], wiped locally: ${result.wipedLocally}`,
+    );
+  }
+  const tokens = [...held.map((t) => t.reveal()), ...(lastRefresh ? [lastRefresh] : [])];
+  const answers = await Promise.all(tokens.map((token) => op.introspect(token)));
+  const active = answers.filter((a) => a['active'] === true).length;
+  view.line('info', `introspection of ${tokens.length} tokens just revoked: ${active} active`);
+  view.line('status', formatStatus(profile.status()));
+  const ok =
+    results.length === 2 &&
+    results.every((r) => r.revokedAtServer && r.wipedLocally) &&
+    results.find((r) => r.id === profile.id)?.tokens.join() === 'refresh_token,access_token' &&
+    active === 0 &&
+    lastRefresh !== undefined &&
+    profile.status().state === 'reauth-required';
+  stage.check(
+    REVOKED,
+    ok,
+    `${results.length} credentials revoked, ${tokens.length} tokens (refresh token first), ${active} still active at the server; profile now ${profile.status().state}`,
+  );
 }
 
 /** The error code a request failed with, or `sent (<status>)` when it went out. */

@@ -1,5 +1,5 @@
-// What the demo counts per credential. tokenwarden has its own metrics on the roadmap; the demo
-// measures from the outside, as an application would, so the numbers do not depend on them.
+// What the demo counts per credential, from the outside, as an application would: the closing
+// checks compare these counts with tokenwarden's own metrics snapshot.
 import type { Credential, RefreshReason } from '../src/index.js';
 import { percentile } from './format.js';
 
@@ -19,6 +19,8 @@ export interface CredentialStats {
   readonly latencies: number[];
   /** `blocked` events. */
   blocked: number;
+  /** `anomaly` events. */
+  anomalies: number;
 }
 
 export function createStats(credential: Credential, label: string): CredentialStats {
@@ -32,6 +34,7 @@ export function createStats(credential: Credential, label: string): CredentialSt
     failed: 0,
     latencies: [],
     blocked: 0,
+    anomalies: 0,
   };
 }
 
@@ -61,6 +64,7 @@ export interface CredentialRow {
   readonly p50: number | undefined;
   readonly p95: number | undefined;
   readonly blocked: number;
+  readonly anomalies: number;
 }
 
 export function row(stats: CredentialStats, now = Date.now()): CredentialRow {
@@ -81,5 +85,6 @@ export function row(stats: CredentialStats, now = Date.now()): CredentialRow {
     p50: percentile(sorted, 50),
     p95: percentile(sorted, 95),
     blocked: stats.blocked,
+    anomalies: stats.anomalies,
   };
 }

@@ -15,6 +15,7 @@ export function renderSummary(result: ScenarioResult, elapsedMs: number): string
     formatMs(r.p50),
     formatMs(r.p95),
     String(r.blocked),
+    String(r.anomalies),
   ]);
   const header = [
     'credential',
@@ -28,6 +29,7 @@ export function renderSummary(result: ScenarioResult, elapsedMs: number): string
     'p50',
     'p95',
     'blocked',
+    'anomalies',
   ];
   const align = header.map((_, i) => (i < 2 ? 'left' : 'right') as 'left' | 'right');
   const passed = result.checks.filter((c) => c.ok).length;

@@ -116,7 +116,7 @@ class PlainView extends BaseView {
       for (const r of frame().rows) {
         this.line(
           'status',
-          `${r.id} progress: state=${r.state} expiresIn=${formatMs(r.expiresInMs)} refreshes=${r.refreshes} (background=${r.background}, forced=${r.forced}) requests ok=${r.ok} failed=${r.failed} p50=${formatMs(r.p50)} p95=${formatMs(r.p95)} blocked=${r.blocked}`,
+          `${r.id} progress: state=${r.state} expiresIn=${formatMs(r.expiresInMs)} refreshes=${r.refreshes} (background=${r.background}, forced=${r.forced}) requests ok=${r.ok} failed=${r.failed} p50=${formatMs(r.p50)} p95=${formatMs(r.p95)} blocked=${r.blocked} anomalies=${r.anomalies}`,
         );
       }
     }, this.#progressEveryMs);
@@ -194,7 +194,17 @@ class LiveView extends BaseView {
 function renderBlock(frame: Frame): string[] {
   const seconds = (ms: number) => `${(ms / 1_000).toFixed(1)} s`;
   const title = `tokenwarden demo  ${seconds(frame.elapsedMs)} of ${seconds(frame.durationMs)}  tokens live ${frame.lifetimeS} s  (* refreshing)`;
-  const align: Align[] = ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'];
+  const align: Align[] = [
+    'left',
+    'left',
+    'right',
+    'right',
+    'right',
+    'right',
+    'right',
+    'right',
+    'right',
+  ];
   const rows = frame.rows.map((r) => [
     r.id,
     r.state,
@@ -204,13 +214,24 @@ function renderBlock(frame: Frame): string[] {
     formatMs(r.p50),
     formatMs(r.p95),
     String(r.blocked),
+    String(r.anomalies),
   ]);
   return [
     title,
     ...table(
-      ['credential', 'state', 'expires in', 'refreshes', 'ok/failed', 'p50', 'p95', 'blocked'],
+      [
+        'credential',
+        'state',
+        'expires in',
+        'refreshes',
+        'ok/failed',
+        'p50',
+        'p95',
+        'blocked',
+        'anomalies',
+      ],
       rows,
-      { align, minWidths: [10, 8, 10, 20, 11, 8, 8, 7] },
+      { align, minWidths: [10, 8, 10, 20, 11, 8, 8, 7, 9] },
     ),
   ];
 }

@@ -66,6 +66,11 @@ describe('npm run demo', () => {
     expect(run.stdout).toMatch(/ERR_ORIGIN_NOT_ALLOWED/);
     expect(run.stdout).toMatch(/ERR_TOKEN_IN_URL/);
     expect(run.stdout).toMatch(/status\(\): state=valid/);
+    expect(run.stdout).toMatch(/anomaly billing: blocked-leak \(critical\)/);
+    expect(run.stdout).toMatch(/\bok anomalies raised: /);
+    expect(run.stdout).toMatch(/metrics billing: \d+ requests .* p99 /);
+    expect(run.stdout).toMatch(/\bok metrics, inventory and audit: .*legacy unused -> revoked/);
+    expect(run.stdout).toMatch(/\bok revoked at the server: .* 0 still active at the server/);
     expect(run.stdout).toMatch(/^Summary \(/m);
     expect(run.stdout).toMatch(/^All \d+ checks passed\.$/m);
     expect(run.stdout).not.toMatch(/\[FAIL\]/);
