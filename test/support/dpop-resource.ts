@@ -87,6 +87,11 @@ export interface DpopResourceServer {
   rotateNonce(): string;
   /** The current nonce. */
   readonly nonce: string;
+  /**
+   * Holds the next `count` requests until all of them have arrived, then answers them: requests
+   * sent concurrently are then all judged before any answer reaches the client.
+   */
+  gather(count: number): void;
   /** Closes the server and its connections. */
   close(): Promise<void>;
 }
@@ -109,6 +114,9 @@ export async function startDpopResource(options: DpopResourceOptions): Promise<D
   let nonceRequired = false;
   let nonce = newNonce();
   let origin = '';
+  let gathering:
+    | { count: number; arrived: number; release: Promise<void>; open: () => void }
+    | undefined;
 
   const handle = async (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
     const method = req.method ?? 'GET';
@@ -130,6 +138,15 @@ export async function startDpopResource(options: DpopResourceOptions): Promise<D
       at: Date.now(),
     };
     requests.push(verdict);
+    if (gathering) {
+      const gate = gathering;
+      gate.arrived++;
+      if (gate.arrived >= gate.count) {
+        gathering = undefined;
+        gate.open();
+      }
+      await gate.release;
+    }
     const answer = (
       status: number,
       reason: DpopReason,
@@ -272,6 +289,13 @@ export async function startDpopResource(options: DpopResourceOptions): Promise<D
     },
     get nonce() {
       return nonce;
+    },
+    gather(count) {
+      let open = () => {};
+      const release = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      gathering = { count, arrived: 0, release, open };
     },
     async close() {
       if (!server.listening) return;
