@@ -370,8 +370,10 @@ export interface AuthorizationCodeSource extends OAuthTokenSource {
  * - The ID token is verified with `jose` against the issuer's JWKS: algorithm allow-list,
  *   signature, `iss`, `aud` (and `azp`), `exp`, `iat`, `nonce`. Its claims are returned; the ID
  *   token is kept sealed with the set, and never sent to APIs (only the access token is).
- * - A DPoP-bound credential (`dpop` in `register()`) sends `dpop_jkt` (RFC 9449 §10), so the
- *   code can only be redeemed with its key, and every token request carries a proof.
+ * - A DPoP-bound credential (`dpop` in `register()`) proves its key on the code exchange and on
+ *   every refresh, so the tokens are bound to it from the start. `dpop_jkt` (RFC 9449 §10) is
+ *   not sent: the key is created on the callback page, after the navigation, and a key created
+ *   before it would not survive the page change.
  * - Later, `obtain()` redeems the refresh token with rotation; without one it fails with
  *   `ERR_REAUTH_REQUIRED` and the credential is `reauth-required` until the next sign-in.
  *
@@ -574,9 +576,6 @@ class AuthorizationCodeGrant extends OAuthGrantSource implements AuthorizationCo
     if (nonce !== undefined) params.set('nonce', nonce);
     if (options.prompt !== undefined) params.set('prompt', options.prompt);
     if (options.loginHint !== undefined) params.set('login_hint', options.loginHint);
-    // RFC 9449 §10: a DPoP-bound credential binds the code to its key, so a stolen code is
-    // useless without it (the exchange then carries a proof of the same key).
-    if (context.dpop !== undefined) params.set('dpop_jkt', await context.dpop.thumbprint());
     for (const [name, value] of extra) params.set(name, value);
 
     const transaction: { -readonly [K in keyof Transaction]: Transaction[K] } = {
