@@ -16,6 +16,7 @@ import {
   type Credential,
   clientCredentials,
   type DeviceCodePrompt,
+  type DpopOptions,
   deviceCode,
   type LogRecord,
   memoryStore,
@@ -63,11 +64,7 @@ interface Setup {
 }
 
 /** A warden with a memory store and a logger, and one DPoP-bound credential for both servers. */
-function setup(
-  id: string,
-  source: TokenSource,
-  dpop: boolean | { allowBearer: boolean } = true,
-): Setup {
+function setup(id: string, source: TokenSource, dpop: boolean | DpopOptions = true): Setup {
   const op = server();
   const logs: LogRecord[] = [];
   const store = memoryStore();
@@ -111,15 +108,22 @@ function tokenProofs(op: OidcServer, from: number): { request: RecordedRequest; 
  * key: `typ`, ES256, a public JWK only, a fresh jti each, htm POST, htu the token endpoint,
  * no `ath` (that is for resource requests).
  */
-async function expectTokenProofs(op: OidcServer, from: number, jkt: string): Promise<string[]> {
+async function expectTokenProofs(
+  op: OidcServer,
+  from: number,
+  jkt: string,
+  alg: 'ES256' | 'EdDSA' = 'ES256',
+): Promise<string[]> {
   const sent = tokenProofs(op, from);
   expect(sent.length).toBeGreaterThan(0);
   const jtis = new Set<string>();
   for (const { proof } of sent) {
     expect(proof).not.toBe('');
     const header = decodeProtectedHeader(proof);
-    expect(header).toMatchObject({ typ: 'dpop+jwt', alg: 'ES256' });
-    expect(Object.keys(header.jwk ?? {}).sort()).toEqual(['crv', 'kty', 'x', 'y']);
+    expect(header).toMatchObject({ typ: 'dpop+jwt', alg });
+    expect(Object.keys(header.jwk ?? {}).sort()).toEqual(
+      alg === 'ES256' ? ['crv', 'kty', 'x', 'y'] : ['crv', 'kty', 'x'],
+    );
     expect(await calculateJwkThumbprint(header.jwk ?? {}, 'sha256')).toBe(jkt);
     const claims = decodeJwt(proof);
     expect(claims).toMatchObject({ htm: 'POST', htu: op.tokenEndpoint });
@@ -145,10 +149,11 @@ function expectAcceptedTraffic(records: readonly DpopVerdict[], jkt: string): vo
       expect(next).toMatchObject({ method: record.method, url: record.url, reason: 'ok' });
     } else {
       expect(record, `${record.method} ${record.url}: ${record.reason}`).toMatchObject({
-        status: 200,
         reason: 'ok',
         tokenJkt: jkt,
       });
+      const redirect = new URL(record.url, rs.origin).pathname === '/redirect';
+      expect(record.status).toBe(redirect ? 307 : 200);
     }
     expect(record.scheme).toBe('dpop');
     expect(record.proofJkt).toBe(jkt);
@@ -531,6 +536,121 @@ async function redeemAsThief(
   const json = (await res.json()) as Record<string, unknown>;
   return { status: res.status, error: json['error'] };
 }
+
+describe('DPoP on every hop and through every client', () => {
+  it('follows a same-origin redirect with a fresh proof for the new URL, and sends nothing DPoP to another origin', async () => {
+    const op = server();
+    rs.setNonceRequired(true);
+    const { cred } = setup('hops', dpopClientCredentials(op));
+    const rsFrom = rs.requests.length;
+    const landing = encodeURIComponent('/v1/landing?x=1');
+    const res = await cred.fetch(`${rs.origin}/redirect?to=${landing}`, {
+      method: 'POST',
+      body: 'payload',
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ path: '/v1/landing?x=1', body: 'payload' });
+    const records = rs.requests.slice(rsFrom);
+    expect(records.map((r) => `${r.method} ${r.url} ${r.reason}`)).toEqual([
+      `POST /redirect?to=${landing} use-dpop-nonce`,
+      `POST /redirect?to=${landing} ok`,
+      'POST /v1/landing?x=1 ok',
+    ]);
+    const jkt = cred.status().dpop?.thumbprint as string;
+    expectAcceptedTraffic(records, jkt);
+
+    // To another origin (allowed for this credential, but not the request's own): no token,
+    // no proof.
+    const opFrom = op.resource.requests.length;
+    const away = encodeURIComponent(`${op.resource.origin}/v1/me`);
+    const elsewhere = await cred.fetch(`${rs.origin}/redirect?to=${away}`);
+    expect(elsewhere.status).toBe(401);
+    const arrived = op.resource.requests.slice(opFrom);
+    expect(arrived).toHaveLength(1);
+    expect(arrived[0]?.headers.authorization).toBeUndefined();
+    expect(arrived[0]?.headers['dpop']).toBeUndefined();
+  });
+
+  it('signs with an EdDSA key against both servers', async () => {
+    const op = server();
+    op.setDpopNonceRequired(true);
+    rs.setNonceRequired(true);
+    const asFrom = op.requests.length;
+    const rsFrom = rs.requests.length;
+    const { cred } = setup('eddsa', dpopClientCredentials(op), { algorithm: 'EdDSA' });
+    expect((await cred.fetch(`${rs.origin}/v1/items`)).status).toBe(200);
+    const jkt = cred.status().dpop?.thumbprint as string;
+    expect(cred.status().dpop?.algorithm).toBe('EdDSA');
+    await expectTokenProofs(op, asFrom, jkt, 'EdDSA');
+    const records = rs.requests.slice(rsFrom);
+    expectAcceptedTraffic(records, jkt);
+    expect(records.every((r) => decodeProtectedHeader(r.proof as string).alg === 'EdDSA')).toBe(
+      true,
+    );
+    expect(await op.findAccessToken((await cred.getToken()).reveal())).toMatchObject({ jkt });
+  });
+
+  it('works through the ky client', async () => {
+    const op = server();
+    rs.setNonceRequired(true);
+    const rsFrom = rs.requests.length;
+    const { cred } = setup('ky', dpopClientCredentials(op));
+    const api = cred.ky({ prefix: `${rs.origin}/v1/` });
+    expect(await api.get('items', { searchParams: { q: 'a b' } }).json()).toMatchObject({
+      ok: true,
+      path: '/v1/items?q=a+b',
+    });
+    expect(await api.post('items', { json: { name: 'x' } }).json()).toMatchObject({ ok: true });
+    expectAcceptedTraffic(rs.requests.slice(rsFrom), cred.status().dpop?.thumbprint as string);
+  });
+
+  it('revokes a DPoP-bound credential at the server: its token is then refused', async () => {
+    const op = server();
+    const { cred } = setup('revoked', dpopClientCredentials(op));
+    expect((await cred.fetch(`${rs.origin}/v1/items`)).status).toBe(200);
+    const token = (await cred.getToken()).reveal();
+    const result = await cred.revoke();
+    expect(result).toMatchObject({ outcome: 'revoked', revokedAtServer: true });
+    expect(await op.findAccessToken(token)).toBeUndefined();
+    expect(await op.introspect(token)).toMatchObject({ active: false });
+  });
+
+  it('the authorization server refuses a replayed token-request proof', async () => {
+    const op = server();
+    const asFrom = op.requests.length;
+    const { cred } = setup('as-replay', dpopClientCredentials(op));
+    await cred.getToken();
+    const proof = tokenProofs(op, asFrom).at(-1)?.proof as string;
+    const secret = encodeURIComponent(op.clients.dpop.clientSecret).replace(/%20/g, '+');
+    const basic = Buffer.from(`${op.clients.dpop.clientId}:${secret}`).toString('base64');
+    const request = async (dpop: string) => {
+      const res = await fetch(op.tokenEndpoint, {
+        method: 'POST',
+        headers: { dpop, accept: 'application/json', authorization: `Basic ${basic}` },
+        body: new URLSearchParams({ grant_type: 'client_credentials' }),
+      });
+      const json = (await res.json()) as Record<string, unknown>;
+      return { status: res.status, error: json['error'], tokenType: json['token_type'] };
+    };
+    expect(await request(proof)).toMatchObject({ status: 400, error: 'invalid_grant' });
+    // The same request with a fresh proof (of another key) succeeds: the replay was the fault.
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const { x, y } = await exportJWK(publicKey);
+    const fresh = await new SignJWT({
+      jti: crypto.randomUUID(),
+      htm: 'POST',
+      htu: op.tokenEndpoint,
+      iat: Math.floor(Date.now() / 1000),
+    })
+      .setProtectedHeader({
+        typ: 'dpop+jwt',
+        alg: 'ES256',
+        jwk: { kty: 'EC', crv: 'P-256', x: x as string, y: y as string },
+      })
+      .sign(privateKey);
+    expect(await request(fresh)).toMatchObject({ status: 200, tokenType: 'DPoP' });
+  });
+});
 
 describe('DPoP nonces of the resource server under concurrency', () => {
   // BUG (src/transport/fetch.ts runAuthenticated + src/dpop/proof.ts DpopNonces.learn): a 401

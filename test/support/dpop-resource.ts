@@ -106,7 +106,10 @@ function newNonce(): string {
   return randomBytes(16).toString('base64url');
 }
 
-/** Starts the resource server; `GET|POST|... /<anything>` needs a DPoP-bound token. */
+/**
+ * Starts the resource server. Every path needs a DPoP-bound token; `/redirect?to=<url>` then
+ * answers 307 to `<url>`, any other path 200 with what the server saw.
+ */
 export async function startDpopResource(options: DpopResourceOptions): Promise<DpopResourceServer> {
   const window = options.iatWindow ?? 60;
   const requests: DpopVerdict[] = [];
@@ -247,6 +250,13 @@ export async function startDpopResource(options: DpopResourceOptions): Promise<D
     verdict.tokenJkt = cnf.jkt;
     if (cnf.jkt !== verdict.proofJkt) return reject('jkt-mismatch', 'invalid_token');
 
+    // An authenticated redirect: `/redirect?to=<url>` answers 307 to `<url>` once the request
+    // passed every check, to test what each hop carries.
+    const target = new URL(url, origin);
+    if (target.pathname === '/redirect') {
+      answer(307, 'ok', { redirect: true }, { location: target.searchParams.get('to') ?? '/' });
+      return;
+    }
     answer(200, 'ok', {
       ok: true,
       method,
