@@ -445,7 +445,12 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
       !result.credentialed ||
       !state.nonceChanged ||
       prepared.stream !== null ||
-      !isDpopNonceChallenge(result.response)
+      !(
+        isDpopNonceChallenge(result.response) ||
+        // A browser hides WWW-Authenticate when CORS does not expose it: a 401 that brought a
+        // new nonce is then taken for the nonce challenge it almost certainly is.
+        (result.response.status === 401 && !result.response.headers.has('www-authenticate'))
+      )
     ) {
       return result;
     }

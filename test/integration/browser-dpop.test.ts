@@ -672,15 +672,10 @@ describe('DPoP in Chromium over indexedDbStore', () => {
     expect(errors).toEqual([]);
   });
 
-  // Bug: when the resource server's CORS exposes `DPoP-Nonce` but not `WWW-Authenticate`, the
-  // page sees a 401 with a new nonce and no challenge. The transport learns the nonce, but
-  // isDpopNonceChallenge() (src/transport/policy.ts) cannot see `use_dpop_nonce`, so instead of
-  // the one retry with the new nonce, unauthorizedCallsForRefresh() takes the 401 for a rejected
-  // token: the credential asks its source for a new token (reason 'forced'; here the page has
-  // none to give, so ERR_SOURCE_FAILED), and the call answers 401. Every nonce rotation then
-  // costs a token request (a refresh-token rotation with an OAuth source). Expected: retry once
-  // with the learned nonce, the token kept. Remove `.fails` once the transport does that.
-  it.fails('retries once with a new nonce even when CORS hides WWW-Authenticate', async () => {
+  // A resource server whose CORS exposes `DPoP-Nonce` but not `WWW-Authenticate`: the page sees
+  // a 401 with a new nonce and no challenge. The transport takes it for the nonce challenge and
+  // retries once with the learned nonce, keeping the token (no token request).
+  it('retries once with a new nonce even when CORS hides WWW-Authenticate', async () => {
     resource.exposeChallenge = false;
     resource.nonce = randomBytes(16).toString('base64url');
     const from = resource.verdicts.length;

@@ -277,6 +277,52 @@ describe('DPoP-bound credentials', () => {
     expect(challenged).toBe(2);
   });
 
+  it('takes a 401 with a new nonce and no readable challenge for a nonce challenge', async () => {
+    const { credential } = setup();
+    expect((await credential.fetch(`${API}/v1/a`)).status).toBe(200);
+    const asBefore = seen.filter((p) => p.server === 'as').length;
+    let calls = 0;
+    server.use(
+      http.all(`${API}/*`, async ({ request }) => {
+        calls++;
+        const proof = await verifyProof('rs', request);
+        if (!('error' in proof) && proof.nonce === 'hidden-nonce')
+          return HttpResponse.json({ ok: 1 });
+        // As a browser sees it when CORS exposes DPoP-Nonce but not WWW-Authenticate.
+        return new HttpResponse(null, { status: 401, headers: { 'DPoP-Nonce': 'hidden-nonce' } });
+      }),
+    );
+    expect((await credential.fetch(`${API}/v1/b`)).status).toBe(200);
+    expect(calls).toBe(2);
+    // The token was kept: no token request.
+    expect(seen.filter((p) => p.server === 'as')).toHaveLength(asBefore);
+  });
+
+  it('refreshes, not retries, when a readable challenge says the token is invalid', async () => {
+    const { credential } = setup();
+    expect((await credential.fetch(`${API}/v1/a`)).status).toBe(200);
+    let calls = 0;
+    server.use(
+      http.all(
+        `${API}/*`,
+        () => {
+          calls++;
+          return new HttpResponse(null, {
+            status: 401,
+            headers: {
+              'WWW-Authenticate': 'DPoP error="invalid_token"',
+              'DPoP-Nonce': `n-${calls}`,
+            },
+          });
+        },
+        { once: true },
+      ),
+    );
+    expect((await credential.fetch(`${API}/v1/b`)).status).toBe(200);
+    expect(calls).toBe(1);
+    expect(seen.filter((p) => p.server === 'as')).toHaveLength(2); // the initial token and a refresh
+  });
+
   it('refuses a Bearer answer to a DPoP request, unless the downgrade is allowed', async () => {
     tokenType = 'Bearer';
     const strict = setup();
