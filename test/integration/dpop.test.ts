@@ -609,10 +609,50 @@ describe('DPoP on every hop and through every client', () => {
     const { cred } = setup('revoked', dpopClientCredentials(op));
     expect((await cred.fetch(`${rs.origin}/v1/items`)).status).toBe(200);
     const token = (await cred.getToken()).reveal();
+    const first = cred.status().dpop?.thumbprint as string;
+    expect(await op.findAccessToken(token)).toMatchObject({ jkt: first });
     const result = await cred.revoke();
     expect(result).toMatchObject({ outcome: 'revoked', revokedAtServer: true });
     expect(await op.findAccessToken(token)).toBeUndefined();
     expect(await op.introspect(token)).toMatchObject({ active: false });
+    expect(cred.status().dpop).toBeUndefined();
+
+    // Used again, it gets a new token bound to a new key.
+    const before = (await op.introspect(token)) as { cnf?: { jkt?: string } };
+    expect(before.cnf).toBeUndefined();
+    expect((await cred.fetch(`${rs.origin}/v1/items`)).status).toBe(200);
+    const next = (await cred.getToken()).reveal();
+    const jkt = cred.status().dpop?.thumbprint as string;
+    expect(jkt).not.toBe(first);
+    expect(await op.findAccessToken(next)).toMatchObject({ jkt });
+    expect(rs.requests.at(-1)).toMatchObject({ reason: 'ok', tokenJkt: jkt, proofJkt: jkt });
+  });
+
+  it('private_key_jwt: the nonce retry carries a fresh client assertion and a fresh proof', async () => {
+    const op = server();
+    op.setDpopNonceRequired(true);
+    const asFrom = op.requests.length;
+    const tokensFrom = op.tokenRequests.length;
+    const { cred } = setup(
+      'jwt',
+      clientCredentials({
+        issuer: op.issuer,
+        clientId: op.clients.jwt.clientId,
+        clientAuth: 'private_key_jwt',
+        privateKey: op.clients.jwt.privateKey,
+      }),
+    );
+    expect((await cred.fetch(`${rs.origin}/v1/items`)).status).toBe(200);
+    expect(op.tokenRequests.slice(tokensFrom).map((r) => r.error ?? r.status)).toEqual([
+      'use_dpop_nonce',
+      200,
+    ]);
+    const sent = tokenProofs(op, asFrom);
+    const assertions = sent.map(
+      ({ request }) => new URLSearchParams(request.body).get('client_assertion') as string,
+    );
+    expect(new Set(assertions.map((a) => decodeJwt(a).jti)).size).toBe(2);
+    await expectTokenProofs(op, asFrom, cred.status().dpop?.thumbprint as string);
   });
 
   it('the authorization server refuses a replayed token-request proof', async () => {
