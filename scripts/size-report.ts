@@ -20,7 +20,11 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const budgetsPath = join(root, 'size-budgets.json');
 const reportPath = join(root, '.ci', 'out', 'size-report.json');
 
-/** What oidc-client-ts's `UserManager` costs in a browser bundle (minified + gzip). */
+/**
+ * What oidc-client-ts's `UserManager` costs in a browser bundle (minified + gzip), the figure
+ * issue 8 compares with: measured the same way when oidc-client-ts is installed (the benchmark
+ * installs it), this otherwise.
+ */
 const OIDC_CLIENT_TS_USER_MANAGER_GZIP = 17_500;
 
 interface Target {
@@ -109,6 +113,9 @@ const kb = (bytes: number) => (bytes / 1000).toFixed(2) + ' kB';
 async function main() {
   const updateBudgets = process.argv.includes('--update-budgets');
   const ky = await bundle(`export { default } from 'ky';`, 'browser', []);
+  const yardstickGzip = await bundle(`export { UserManager } from 'oidc-client-ts';`, 'browser', [])
+    .then(({ gzip }) => gzip)
+    .catch(() => OIDC_CLIENT_TS_USER_MANAGER_GZIP);
 
   const rows: Row[] = [];
   for (const target of targets) {
@@ -197,10 +204,10 @@ async function main() {
     { what: 'with the jose it uses, without ky', size: appWithJose },
   ];
   for (const { what, size } of yardstick) {
-    const met = size < OIDC_CLIENT_TS_USER_MANAGER_GZIP;
+    const met = size < yardstickGzip;
     console.log(
       `${APP} ${what}: ${kb(size)}, ${met ? 'smaller' : 'NOT smaller'} than` +
-        ` oidc-client-ts's UserManager (about ${kb(OIDC_CLIENT_TS_USER_MANAGER_GZIP)})`,
+        ` oidc-client-ts's UserManager (${kb(yardstickGzip)})`,
     );
   }
 
@@ -213,7 +220,7 @@ async function main() {
         entries: rows,
         budgets,
         failures,
-        oidcClientTsUserManagerGzip: OIDC_CLIENT_TS_USER_MANAGER_GZIP,
+        oidcClientTsUserManagerGzip: yardstickGzip,
       },
       null,
       2,
