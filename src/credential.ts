@@ -1147,6 +1147,7 @@ export class Credential {
       thumbprint: async () => (await this.#ensureDpopKey()).thumbprint,
       proof: async (server, method, url, accessToken) =>
         (await prover()).proof(server, method, url, accessToken),
+      nonce: (server, url) => this.#dpopNonces.get(server, url.origin),
       learn: (server, url, headers) => this.#dpopNonces.learn(server, url.origin, headers),
     };
   }

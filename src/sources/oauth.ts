@@ -308,12 +308,15 @@ export class OAuthClient {
       const form = new URLSearchParams(grantParams);
       const headers: Record<string, string> = {};
       await this.#auth.apply(form, headers, audience(endpoints), context.clock);
+      const sentNonce = dpop?.nonce('authorization', url);
       if (dpop) headers['dpop'] = await dpop.proof('authorization', 'POST', url);
       result = await httpRequest(
         { url, form, headers, label: 'token request' },
         httpContext(context),
       );
-      const changed = dpop?.learn('authorization', url, result.headers) ?? false;
+      dpop?.learn('authorization', url, result.headers);
+      const offered = dpop?.nonce('authorization', url);
+      const changed = offered !== undefined && offered !== sentNonce;
       // RFC 9449 §8: a server that wants a nonce answers 400 use_dpop_nonce with a fresh one;
       // one retry with it, never more.
       if (attempt > 0 || !changed || result.status !== 400) break;

@@ -139,6 +139,14 @@ export interface DpopContext {
     accessToken?: string,
   ): Promise<string>;
   /**
+   * The nonce the next proof for `url`'s origin carries: the latest one that kind of server
+   * gave, or `undefined`.
+   * @param server - The kind of server.
+   * @param url - The request URL.
+   * @returns The nonce, or `undefined`.
+   */
+  nonce(server: 'authorization' | 'resource', url: URL): string | undefined;
+  /**
    * Adopts a response's `DPoP-Nonce` header for later proofs to that origin.
    * @param server - The kind of server that answered.
    * @param url - The request URL.

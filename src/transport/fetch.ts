@@ -331,9 +331,11 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
     for (;;) {
       throwIfAborted(prepared.signal);
       const hopHeaders = copyHeaders(headers);
+      let sentNonce: string | undefined;
       if (credentialed && token !== undefined) {
         setToken(hopHeaders, token);
         if (token.dpop) {
+          sentNonce = token.dpop.nonce('resource', url);
           hopHeaders.set('DPoP', await token.dpop.proof('resource', method, url, token.raw));
         }
       }
@@ -350,8 +352,12 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
       if (body instanceof ReadableStream) init['duplex'] = 'half';
       state.sent = true;
       const response = await host.fetch(url.href, init as RequestInit);
-      if (credentialed && token?.dpop?.learn('resource', url, response.headers)) {
-        state.nonceChanged = true;
+      if (credentialed && token?.dpop) {
+        token.dpop.learn('resource', url, response.headers);
+        // Compared with the nonce this request carried, not with the stored one: requests sent
+        // together with the old nonce each deserve their retry, though the first stored the new.
+        const offered = token.dpop.nonce('resource', url);
+        state.nonceChanged = offered !== undefined && offered !== sentNonce;
       }
 
       if (response.type === 'opaqueredirect') {
