@@ -4,7 +4,8 @@
 // redeemed once per rotation however many instances there are.
 //
 //   npm run build   # the examples import the package, `tokenwarden`, from dist/
-//   export REDIS_URL=redis://127.0.0.1:6379 TOKENWARDEN_KEY=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
+//   export REDIS_URL=redis://127.0.0.1:6379
+//   export TOKENWARDEN_KEY=$(node -e "console.log(crypto.randomBytes(32).toString('base64url'))")
 //   export ISSUER=https://auth.example.com CLIENT_ID=ledger-sync CLIENT_SECRET=... \
 //     REFRESH_TOKEN=... LEDGER_API=https://ledger.example.com
 //   npx tsx examples/redis-fleet.ts & npx tsx examples/redis-fleet.ts & wait
