@@ -6,7 +6,7 @@
 // over rounds of the mean time per operation, so one slow round (a GC, a disk flush) does not
 // move it. Absolute numbers depend on the machine and, for the file store, on fsync latency.
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rename, rm, writeFile } from 'node:fs/promises';
 import { arch, cpus, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -105,6 +105,37 @@ async function main(): Promise<void> {
         await measure(`fileStore get, file of ${size}`, 200, () => store.get('billing')),
       );
     }
+    // The peer of a file-store write: the same record as plain JSON, written as atomically
+    // (temp file, fsync, rename, directory fsync), with no seal, no lock and no compare-and-swap.
+    const plainPath = join(dir, 'plain.json');
+    const plainJson = JSON.stringify({
+      access_token: record.tokens.revealAccessToken(),
+      refresh_token: record.tokens.revealRefreshToken(),
+      expires_at: record.tokens.expiresAt,
+      meta: record.meta,
+    });
+    results.push(
+      await measure(
+        'plain JSON file write (temp, fsync, rename, dir fsync), unsealed',
+        40,
+        async () => {
+          const handle = await open(`${plainPath}.tmp`, 'w', 0o600);
+          try {
+            await handle.writeFile(plainJson);
+            await handle.sync();
+          } finally {
+            await handle.close();
+          }
+          await rename(`${plainPath}.tmp`, plainPath);
+          const directory = await open(dir, 'r');
+          try {
+            await directory.sync();
+          } finally {
+            await directory.close();
+          }
+        },
+      ),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
