@@ -74,7 +74,9 @@ warden.on('anomaly', ({ kind, severity }) => note(`anomaly: ${kind} (${severity}
 let lastCall: ApiCall | undefined;
 
 async function callApi(): Promise<void> {
-  if (me.status().state === 'reauth-required' || me.status().state === 'empty') return;
+  // Until a sign-in, don't ask again. (The first call, in state 'empty', is what reads the store:
+  // a tab opened or reloaded after a sign-in finds the tokens there.)
+  if (me.status().state === 'reauth-required') return;
   try {
     const response = await me.fetch(new URL('/api/me', config.api));
     lastCall = {

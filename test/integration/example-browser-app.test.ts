@@ -1,8 +1,10 @@
 // Smoke test of examples/browser-app in real Chromium: starts the example's servers in-process
 // (startBrowserApp from serve.ts), signs in through oidc-provider's development login and
 // consent pages, waits for a successful DPoP-bound API call and for a refresh of the 4-second
-// access token, and checks that a screenshot of the page is not blank (its pixels, decoded in
-// the page's own canvas, are not all one colour). The harness is test/browser/harness.ts.
+// access token, checks that a screenshot of the page is not blank (its pixels, decoded in the
+// page's own canvas, are not all one colour), then opens a second tab, which shares the sign-in
+// and the refreshes: every refresh token is redeemed once. The harness is
+// test/browser/harness.ts.
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -142,9 +144,9 @@ function inkedPixels(page: Page, png: Buffer): Promise<{ width: number; inked: n
 }
 
 describe('examples/browser-app in Chromium', () => {
-  it('signs in, calls the DPoP-protected API, refreshes, and renders', async () => {
+  it('signs in, calls the DPoP-protected API, refreshes, renders, and shares it with a second tab', async () => {
     const page = browser.page;
-    expect((await appState(page)).status.state).toBe('empty');
+    expect((await appState(page)).status.state).not.toBe('valid');
     await signIn(page);
     await page.waitForURL(app.url, { timeout: 10_000 });
     await waitForApp(page);
@@ -201,6 +203,34 @@ describe('examples/browser-app in Chromium', () => {
     const { width, inked } = await inkedPixels(page, png);
     expect(width).toBeGreaterThan(0);
     expect(inked).toBeGreaterThan(5_000);
+
+    // A second tab shares the sign-in and the refreshes: it signs nobody in, and across both
+    // tabs every refresh token is redeemed once (a second redemption of a rotated token would
+    // fail with invalid_grant).
+    const second = await browser.context.newPage();
+    second.on('pageerror', (error) => browser.console.push(`pageerror: ${error.message}`));
+    await second.goto(app.url);
+    await waitForApp(second);
+    await until(
+      'a successful call from the second tab',
+      async () => ((await appState(second)).lastCall?.status === 200 ? true : undefined),
+      10_000,
+    );
+    const refreshesBefore = app.op.tokenCounts('refresh_token').total;
+    await until(
+      'a refresh while both tabs are open',
+      async () =>
+        app.op.tokenCounts('refresh_token').total > refreshesBefore + 1 ? true : undefined,
+      (2 * TTL + 6) * 1000,
+    );
+    expect(app.op.tokenCounts('authorization_code')).toMatchObject({ total: 1, ok: 1 });
+    const redeemed = app.op.tokenRequests
+      .filter((r) => r.grantType === 'refresh_token')
+      .map((r) => r.sentRefreshToken);
+    expect(app.op.tokenCounts('refresh_token').failed).toBe(0);
+    expect(new Set(redeemed).size).toBe(redeemed.length);
+    expect(app.apiCalls.filter((c) => c.status !== 200)).toEqual([]);
+    await second.close();
 
     // Nothing the page printed or showed carries a token.
     const tokens = app.op.tokenRequests.flatMap((r) =>
