@@ -309,7 +309,8 @@ export interface LogoutResult extends RevokeResult {
  * const signIn: AuthorizationCodeSource = authorizationCode({ issuer, clientId: 'spa', redirectUri });
  * const me = warden.register('me', { source: signIn, origins: ['https://api.example.com'] });
  * if (signIn.isRedirect()) await signIn.handleRedirect();
- * else if (me.status().state !== 'valid') await signIn.login();
+ * // The store is read on first use: a sign-in stored by an earlier visit counts.
+ * else await me.getToken().catch(() => signIn.login());
  * ```
  */
 export interface AuthorizationCodeSource extends OAuthTokenSource {
