@@ -16,6 +16,7 @@ import {
 import { scenario } from './lib/results.js';
 import { startServer } from './lib/server.js';
 import { interleave, ratio, type Summary, summarise } from './lib/stats.js';
+import { jwtLikeToken } from './lib/token.js';
 
 const STUB_ROUNDS = 401;
 const STUB_BATCH = 25;
@@ -23,6 +24,8 @@ const LOOPBACK_ROUNDS = 601;
 const LOOPBACK_BATCH = 10;
 
 const BODY = '{"ok":true}';
+/** The token every stub client sends: JWT-sized, as in production. */
+const STATIC_TOKEN = jwtLikeToken('stub', 0, Math.floor(Date.now() / 1000) + 86_400);
 /** An in-process fetch: a fresh JSON response, as a real fetch would return. */
 const stub = (async () =>
   new Response(BODY, {
@@ -36,7 +39,8 @@ type CaseName =
   | 'axios + axios-auth-refresh (fetch adapter)'
   | 'axios + axios-auth-refresh (http adapter)'
   | 'tokenwarden fetch'
-  | 'tokenwarden ky';
+  | 'tokenwarden ky'
+  | 'tokenwarden fetch, 24-character token';
 
 async function clientsFor(
   origin: string,
@@ -46,7 +50,7 @@ async function clientsFor(
   const setup = (name: string): ClientSetup => ({
     name,
     origin,
-    ...(fetchImpl === undefined ? {} : { fetch: fetchImpl, staticToken: `${name}.static` }),
+    ...(fetchImpl === undefined ? {} : { fetch: fetchImpl, staticToken: STATIC_TOKEN }),
   });
   return {
     'raw fetch': await rawFetch(setup('raw')),
@@ -57,6 +61,15 @@ async function clientsFor(
       : {}),
     'tokenwarden fetch': tokenwarden(setup('twfetch'), 'fetch'),
     'tokenwarden ky': tokenwarden(setup('twky'), 'ky'),
+    // The same with a 24-character opaque token: how much of the cost grows with token length.
+    ...(fetchImpl === undefined
+      ? {}
+      : {
+          'tokenwarden fetch, 24-character token': tokenwarden(
+            { ...setup('twshort'), staticToken: 'opaque-0123456789abcdefg' },
+            'fetch',
+          ),
+        }),
   };
 }
 
@@ -147,6 +160,7 @@ async function main(): Promise<void> {
   );
 
   await run.write({
+    tokenLength: STATIC_TOKEN.length,
     stub: { rounds: STUB_ROUNDS, requestsPerRound: STUB_BATCH, cases: stubResults },
     loopback: { rounds: LOOPBACK_ROUNDS, requestsPerRound: LOOPBACK_BATCH, cases: loopbackResults },
   });

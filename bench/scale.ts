@@ -1,5 +1,5 @@
 // Scenario 4: 10,000 credentials in one warden (keepFresh, so each holds a refresh timer), all
-// given their first token at the same instant.
+// given their first (JWT-sized) token at the same instant.
 //   - heap per credential (after a full GC), and the timers and handles the process holds, before,
 //     with the tokens, and after close();
 //   - the largest number of refreshes in any one second, for one-hour tokens from the refresh
@@ -12,6 +12,7 @@ import { runInNewContext } from 'node:vm';
 import { createWarden, customSource } from '../src/index.js';
 import { scenario, sleep } from './lib/results.js';
 import { round } from './lib/stats.js';
+import { jwtLikeToken } from './lib/token.js';
 
 const CREDENTIALS = 10_000;
 const LONG_LIFETIME_S = 3_600;
@@ -77,7 +78,8 @@ async function fleet(lifetimeS: number, refreshes: number[]) {
     warden.register(`user-${i}`, {
       source: customSource(async () => {
         if (issued++ >= CREDENTIALS) refreshes.push(Date.now());
-        return { accessToken: `token-${i}-${issued}`, expiresIn: lifetimeS };
+        const exp = Math.floor(Date.now() / 1000) + lifetimeS;
+        return { accessToken: jwtLikeToken(`user-${i}`, issued, exp), expiresIn: lifetimeS };
       }),
       origins: ['https://api.example.test'],
       keepFresh: true,

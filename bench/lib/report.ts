@@ -18,6 +18,7 @@ interface OverheadCase {
   vsKyHook: Summary;
 }
 interface Overhead {
+  tokenLength: number;
   stub: { rounds: number; requestsPerRound: number; cases: OverheadCase[] };
   loopback: { rounds: number; requestsPerRound: number; cases: OverheadCase[] };
 }
@@ -222,7 +223,9 @@ sequential requests per client, in a rotating order.
 
 ### (a) Over an in-process stub fetch: pure overhead
 
-The stub returns a fresh \`Response\` with a small JSON body. ${overhead.stub.rounds} rounds of ${overhead.stub.requestsPerRound} requests.
+The stub returns a fresh \`Response\` with a small JSON body. ${overhead.stub.rounds} rounds of ${overhead.stub.requestsPerRound} requests. Every client
+sends the same JWT-sized token (${overhead.tokenLength} characters, \`bench/lib/token.ts\`), as in production; the last
+row sends a 24-character opaque token instead.
 
 ${table(
   ['Client', 'µs per request', '× raw fetch', '× ky + hook'],
@@ -236,8 +239,8 @@ ${table(
 
 ### (b) Against a loopback HTTP server: added latency
 
-A Node HTTP server in its own process on 127.0.0.1 (\`bench/lib/server.ts\`) that checks the
-token and answers \`{"ok":true}\`; keep-alive connections. ${overhead.loopback.rounds} rounds of ${overhead.loopback.requestsPerRound} requests.
+A Node HTTP server in its own process on 127.0.0.1 (\`bench/lib/server.ts\`) that issues
+JWT-sized tokens, checks them and answers \`{"ok":true}\`; keep-alive connections. ${overhead.loopback.rounds} rounds of ${overhead.loopback.requestsPerRound} requests.
 
 ${table(
   [
@@ -263,13 +266,15 @@ metrics on): ${overheadVerdict}. The median ratio is ${twKyLoop.vsKyHook.median.
       : overheadVerdict === '**missed**'
         ? `The whole interval is above the target: the median is ${((twKyLoop.vsKyHook.median - 1.05) * 100).toFixed(1)} points over it.`
         : 'The interval reaches past 1.05, so this run shows the target neither met nor missed: the machine was too noisy to resolve 5 %.'
-  } tokenwarden's \`fetch\` alone runs at ${formatPercent(twFetchLoop.vsKyHook)} against the ky hook:
-ky itself (its \`Request\` cloning, timeout and retry machinery) costs more than tokenwarden's
-transport does, so the comparison that isolates tokenwarden's own work is \`tokenwarden ky\`
-against \`ky + hand-written hook\` (the same ky underneath). The in-process stub shows that work
-without the network: the difference between those two rows in table (a).
+  }
 
-The per-request cost of the metrics path itself (from \`bench/metrics.ts\`, same run):
+\`tokenwarden ky\` is ky on top of tokenwarden's \`fetch\`, so against \`ky + hand-written hook\`
+(the same ky underneath) it isolates tokenwarden's own work; table (a) shows that work without
+the network. \`tokenwarden fetch\` on its own runs at ${formatPercent(twFetchLoop.vsKyHook)} against the ky hook
+and at ${formatPercent(twFetchLoop.vsRawFetch)} against raw fetch. See [Findings](#findings) for where the time goes.
+
+The per-request cost of the metrics path itself (from \`bench/metrics.ts\`, same run; it sends a
+28-character token, so its \`credential.fetch\` figure leaves out the length-dependent cost):
 
 ${table(
   ['Overhead', 'ns per request', 'q1–q3 ns', '%'],
@@ -306,8 +311,8 @@ none of the requests goes out with the dead token: no 401, one API call per requ
   has been sent once with the dead token and refused (twice the API calls).
 - axios-auth-refresh with its defaults (\`deduplicateRefresh: true\`) makes one token call but
   *rejects* the 401s that arrive while that refresh runs: nearly every request of the burst fails.
-  With \`deduplicateRefresh: false\` they wait for the refresh, and a few refreshes still start
-  when 401s arrive after the previous one finished.
+  With \`deduplicateRefresh: false\` they wait for the refresh; 401s that arrive after it finished
+  can start another one (the worst round).
 `);
 
   // 3
@@ -408,7 +413,7 @@ peak comes from the refresh times the credentials scheduled (\`status().refreshA
 waits an hour; the 20-second run shows that the schedule is what happens. The jitter is up to
 half of the refresh window (a fifth of the lifetime, at most 5 minutes), so the spread is a tenth
 of the lifetime for tokens up to 25 minutes, and 2.5 minutes for longer ones: ${scale.credentials.toLocaleString('en')}
-credentials issued together are spread over 150 s, about ${Math.round(scale.credentials / 150)} a second on average. No peer
+credentials issued together are spread over ${scale.oneHourTokens.spreadS} s, about ${Math.round(scale.credentials / scale.oneHourTokens.spreadS)} a second on average. No peer
 has a comparable feature (the peers refresh one token, or on 401), so this scenario has no
 peer column.
 `);
@@ -431,7 +436,7 @@ A sealed file-store write costs ${(fileSet.medianUs / plainWrite.medianUs).toFix
 are dominated by fsync, so the absolute figures depend on the disk.
 
 Chromium (\`bench/storage-browser.ts\`, ${storageBrowser.browser}): one write of a sealed record with
-\`indexedDbStore\` (read, compare-and-swap, seal with a non-extractable key, write), next to the
+\`indexedDbStore\` (sealed under a non-extractable key, written with the store's version check), next to the
 same record written unsealed with idb-keyval and to localStorage, as libraries that keep tokens
 in plain text do. ${storageBrowser.rounds} interleaved rounds of ${storageBrowser.iterations} operations.
 
@@ -469,9 +474,37 @@ ${table(
 
 The peers do different amounts: oidc-client-ts, auth0-spa-js, okta-auth-js and msal-browser sign
 a user in and keep their tokens (unencrypted, in web storage or memory); axios-auth-refresh only
-retries on 401. None seals tokens at rest, limits where a token may be sent, coordinates tabs,
-meters requests or revokes. \`npm run size\` reports tokenwarden's own code per entry, with ky and
+retries on 401. tokenwarden's bundle also carries what they do not all do: sealing tokens at
+rest, limiting where a token may be sent, coordinating tabs, metering requests and revoking. \`npm run size\` reports tokenwarden's own code per entry, with ky and
 jose apart.
+`);
+
+  const twFetchStub = find(overhead.stub.cases, 'tokenwarden fetch');
+  const twShortStub = overhead.stub.cases.find((c) => c.name.includes('24-character'));
+  const rawStub = find(overhead.stub.cases, 'raw fetch');
+  const hookLoop = find(overhead.loopback.cases, 'ky + hand-written hook');
+  const lengthCost = twShortStub
+    ? twFetchStub.perRequestUs.median - twShortStub.perRequestUs.median
+    : Number.NaN;
+  out.push(`## Findings
+
+- **The per-request token-in-URL check grows with the token's length.** Over the stub,
+  \`tokenwarden fetch\` costs ${twFetchStub.perRequestUs.median.toFixed(1)} µs per request with a ${overhead.tokenLength}-character token and ${twShortStub ? twShortStub.perRequestUs.median.toFixed(1) : 'n/a'} µs
+  with a 24-character one (raw fetch: ${rawStub.perRequestUs.median.toFixed(1)} µs): ${lengthCost.toFixed(1)} µs of every request depend on the token's length.
+  The cause is in \`src/transport/fetch.ts\`: every request to an allowed origin calls
+  \`urlContainsToken(url, token.raw, …)\`, which calls \`tokenNeedles(raw)\` afresh
+  (\`src/transport/policy.ts\`): a \`TextEncoder\` pass and three base64 encodings of the whole
+  token, each through a binary string built one character at a time (\`utf8Base64\`:
+  \`binary += String.fromCharCode(byte)\` per byte, about 10 µs for a 940-byte token on this
+  machine, where \`btoa\` itself takes 1 µs), then lower-cased. The needles depend only on the
+  token, which changes once per refresh, so they can be computed once per token (kept with the
+  attached token, or in a one-entry cache keyed by the raw string); the per-request work is then a
+  few \`includes\` calls on the URL. On loopback \`tokenwarden ky\` takes ${(twKyLoop.perRequestUs.median - hookLoop.perRequestUs.median).toFixed(1)} µs per request more
+  than the ky hook; the token's length accounts for about ${lengthCost.toFixed(0)} µs of that.
+- **A \`Request\` per call.** \`prepare()\` builds a \`new Request(...)\` for every call, even for a
+  string URL; on Node 20 that costs a few microseconds (undici creates an \`AbortSignal\` for it,
+  which shows in a CPU profile as \`makeTransferable\`). Smaller than the first, and ky builds
+  its own \`Request\` anyway, so it matters mostly for \`credential.fetch\`.
 `);
 
   out.push(`## Method and caveats

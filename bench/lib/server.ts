@@ -1,7 +1,7 @@
 // The loopback peer of the benchmarks: an OAuth token endpoint and an API, run in its own process
 // (so that its work does not share the client's event loop) and driven over HTTP.
 //
-//   POST /token/<client>   issues `Bearer <client>.<n>` valid for `lifetime` ms, after `delay` ms
+//   POST /token/<client>   issues a JWT-sized token valid for `lifetime` ms, after `delay` ms
 //   GET  /api/<client>/... 200 {"ok":true} with a valid token of that client, else 401
 //   GET  /_config?lifetime=&delay=   sets how the next tokens are issued
 //   GET  /_stats, /_reset            per-client counts: token calls, API calls, 401s
@@ -11,6 +11,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { jwtLikeToken } from './token.js';
 
 export interface ClientStats {
   tokenCalls: number;
@@ -22,7 +23,7 @@ function serve(): void {
   let lifetime = 3_600_000;
   let delay = 0;
   let issued = 0;
-  const expiries = new Map<string, number>();
+  const issuedTo = new Map<string, { client: string; expiresAt: number }>();
   const stats = new Map<string, ClientStats>();
   const of = (client: string): ClientStats => {
     let entry = stats.get(client);
@@ -48,8 +49,8 @@ function serve(): void {
       const entry = of(client);
       entry.apiCalls++;
       const token = (req.headers.authorization ?? '').replace(/^Bearer /, '');
-      const expiresAt = expiries.get(token);
-      if (expiresAt === undefined || Date.now() >= expiresAt || !token.startsWith(`${client}.`)) {
+      const grant = issuedTo.get(token);
+      if (grant === undefined || Date.now() >= grant.expiresAt || grant.client !== client) {
         entry.rejected++;
         res.writeHead(401, {
           'www-authenticate': 'Bearer error="invalid_token"',
@@ -65,9 +66,11 @@ function serve(): void {
       req.resume();
       req.on('end', () => {
         of(client).tokenCalls++;
-        const token = `${client}.${++issued}`;
+        const n = ++issued;
         const answer = () => {
-          expiries.set(token, Date.now() + lifetime);
+          const expiresAt = Date.now() + lifetime;
+          const token = jwtLikeToken(client, n, Math.ceil(expiresAt / 1000));
+          issuedTo.set(token, { client, expiresAt });
           json(res, 200, {
             access_token: token,
             token_type: 'Bearer',
