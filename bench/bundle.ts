@@ -36,6 +36,19 @@ const targets: Target[] = [
       `export { signIn };`,
     ].join('\n'),
   },
+  {
+    // The counterpart of axios + axios-auth-refresh: an app's own token service, no sign-in.
+    library: 'tokenwarden',
+    what: 'app: customSource, fetch only',
+    source: [
+      `import { createWarden, customSource } from './src/index.ts';`,
+      `const warden = createWarden();`,
+      `export const api = warden.register('api', {`,
+      `  source: customSource(async () => (await fetch('/token')).json()),`,
+      `  origins: ['https://api.example.com'],`,
+      `}).fetch;`,
+    ].join('\n'),
+  },
   { library: 'oidc-client-ts', what: 'entry', source: `export * from 'oidc-client-ts';` },
   {
     library: 'oidc-client-ts',

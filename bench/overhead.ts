@@ -40,7 +40,8 @@ type CaseName =
   | 'axios + axios-auth-refresh (http adapter)'
   | 'tokenwarden fetch'
   | 'tokenwarden ky'
-  | 'tokenwarden fetch, 24-character token';
+  | 'tokenwarden fetch, 24-character token'
+  | 'tokenwarden ky, 24-character token';
 
 async function clientsFor(
   origin: string,
@@ -63,10 +64,12 @@ async function clientsFor(
     'tokenwarden ky': tokenwarden(setup('twky'), 'ky'),
     // The same with a 24-character opaque token: how much of the cost grows with token length.
     ...(fetchImpl === undefined
-      ? {}
+      ? {
+          'tokenwarden ky, 24-character token': tokenwarden(setup('shortky'), 'ky'),
+        }
       : {
           'tokenwarden fetch, 24-character token': tokenwarden(
-            { ...setup('twshort'), staticToken: 'opaque-0123456789abcdefg' },
+            { ...setup('shortfetch'), staticToken: 'opaque-0123456789abcdefg' },
             'fetch',
           ),
         }),

@@ -113,7 +113,7 @@ const loadText = (l: { start: number[]; end: number[] }) =>
   `${l.start.join(' / ')} at the start, ${l.end.join(' / ')} at the end`;
 
 function find<T extends { name: string }>(list: T[], prefix: string): T {
-  const found = list.find((x) => x.name.startsWith(prefix));
+  const found = list.find((x) => x.name === prefix) ?? list.find((x) => x.name.startsWith(prefix));
   if (!found) throw new Error(`no result named ${prefix}`);
   return found;
 }
@@ -153,6 +153,7 @@ export function render(all: Record<string, unknown>): string {
   const sealOpen = find(storage.results, 'seal + open');
   const idbSet = find(storageBrowser.results, 'indexedDbStore set');
   const twApp = bundle.results.find((r) => r.what.startsWith('app: sign-in'));
+  const twSmall = bundle.results.find((r) => r.what.startsWith('app: customSource'));
 
   const out: string[] = [];
   out.push(`# Benchmarks
@@ -196,7 +197,7 @@ browser tests do; nothing is downloaded. Nothing here is asserted in the test su
 | 3 | Stall-free refresh | no request waits for a refresh after the first token | ${twStall.map((r) => blocking(r)).join(', ')} refreshes awaited; ${twStall.map((r) => r.waited).join(', ')} slow requests (control: ${control.waited}); p99 ${twStall.map((r) => r.p99Ms).join(', ')} ms | ${yes(stallMet)} |
 | 4 | Scale | refreshes spread by jitter | peak ${scale.oneHourTokens.peakRefreshesPerSecond}/s for 1-hour tokens (${scale.credentials.toLocaleString('en')}/s without jitter) | no target |
 | 5 | Storage | — | seal + open ${sealOpen.medianUs} µs; file write ${(fileSet.medianUs / 1000).toFixed(1)} ms; IndexedDB write ${(idbSet.perOperationUs.median / 1000).toFixed(1)} ms | no target |
-| 6 | Bundle size | — | ${twApp ? `${kB(twApp.gzip)} kB gzip for a browser app` : 'n/a'} | no target |
+| 6 | Bundle size | — | ${twApp ? `${kB(twApp.gzip)} kB gzip for a browser app with sign-in` : 'n/a'}${twSmall ? `, ${kB(twSmall.gzip)} kB with a custom token source` : ''} | no target |
 
 Ratios are written \`median (q1–q3)\`: the median over rounds of the per-round ratio, and its
 interquartile range.
@@ -240,7 +241,8 @@ ${table(
 ### (b) Against a loopback HTTP server: added latency
 
 A Node HTTP server in its own process on 127.0.0.1 (\`bench/lib/server.ts\`) that issues
-JWT-sized tokens, checks them and answers \`{"ok":true}\`; keep-alive connections. ${overhead.loopback.rounds} rounds of ${overhead.loopback.requestsPerRound} requests.
+JWT-sized tokens (the last row: a 24-character opaque token), checks them and answers
+\`{"ok":true}\`; keep-alive connections. ${overhead.loopback.rounds} rounds of ${overhead.loopback.requestsPerRound} requests.
 
 ${table(
   [
@@ -459,7 +461,9 @@ per request, so these costs do not reach request latency.
 Each library's browser entry (\`export *\`) and a minimal app that creates its client, bundled in
 this run by ${bundle.bundler} (browser platform, ES2022, minified, every dependency included, as an
 app that uses no other auth library ships it; gzip level 9). tokenwarden is bundled from this
-checkout's source; its figures include ky, jose, idb-keyval and eventemitter3.
+checkout's source; its figures include ky, jose, idb-keyval and eventemitter3. Its sign-in app is
+the counterpart of the OIDC libraries; the custom-source app (tokens from the app's own token
+service, no sign-in, \`fetch\` only) that of axios + axios-auth-refresh.
 
 ${table(
   ['Library', 'Bundled', 'minified kB', 'gzip kB', '× tokenwarden app (gzip)'],
@@ -483,6 +487,7 @@ jose apart.
   const twShortStub = overhead.stub.cases.find((c) => c.name.includes('24-character'));
   const rawStub = find(overhead.stub.cases, 'raw fetch');
   const hookLoop = find(overhead.loopback.cases, 'ky + hand-written hook');
+  const twKyShortLoop = overhead.loopback.cases.find((c) => c.name.includes('24-character'));
   const lengthCost = twShortStub
     ? twFetchStub.perRequestUs.median - twShortStub.perRequestUs.median
     : Number.NaN;
@@ -495,12 +500,12 @@ jose apart.
   \`urlContainsToken(url, token.raw, …)\`, which calls \`tokenNeedles(raw)\` afresh
   (\`src/transport/policy.ts\`): a \`TextEncoder\` pass and three base64 encodings of the whole
   token, each through a binary string built one character at a time (\`utf8Base64\`:
-  \`binary += String.fromCharCode(byte)\` per byte, about 10 µs for a 940-byte token on this
-  machine, where \`btoa\` itself takes 1 µs), then lower-cased. The needles depend only on the
+  \`binary += String.fromCharCode(byte)\` per byte: about 10 µs per encoding of a token this size on this
+  machine, measured apart, where \`btoa\` itself takes 1 µs), then lower-cased. The needles depend only on the
   token, which changes once per refresh, so they can be computed once per token (kept with the
   attached token, or in a one-entry cache keyed by the raw string); the per-request work is then a
   few \`includes\` calls on the URL. On loopback \`tokenwarden ky\` takes ${(twKyLoop.perRequestUs.median - hookLoop.perRequestUs.median).toFixed(1)} µs per request more
-  than the ky hook; the token's length accounts for about ${lengthCost.toFixed(0)} µs of that.
+  than the ky hook; the token's length accounts for about ${lengthCost.toFixed(0)} µs of that.${twKyShortLoop ? ` With a 24-character token, \`tokenwarden ky\` runs at ${formatRatio(twKyShortLoop.vsKyHook)} × the hook on loopback (95 % interval ${twKyShortLoop.vsKyHook.ci95[0].toFixed(3)}–${twKyShortLoop.vsKyHook.ci95[1].toFixed(3)}): roughly what the target row would show with the needles cached.` : ''}
 - **A \`Request\` per call.** \`prepare()\` builds a \`new Request(...)\` for every call, even for a
   string URL; on Node 20 that costs a few microseconds (undici creates an \`AbortSignal\` for it,
   which shows in a CPU profile as \`makeTransferable\`). Smaller than the first, and ky builds

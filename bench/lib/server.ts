@@ -2,6 +2,7 @@
 // (so that its work does not share the client's event loop) and driven over HTTP.
 //
 //   POST /token/<client>   issues a JWT-sized token valid for `lifetime` ms, after `delay` ms
+//                          (a 24-character opaque one to clients named short*)
 //   GET  /api/<client>/... 200 {"ok":true} with a valid token of that client, else 401
 //   GET  /_config?lifetime=&delay=   sets how the next tokens are issued
 //   GET  /_stats, /_reset            per-client counts: token calls, API calls, 401s
@@ -69,7 +70,10 @@ function serve(): void {
         const n = ++issued;
         const answer = () => {
           const expiresAt = Date.now() + lifetime;
-          const token = jwtLikeToken(client, n, Math.ceil(expiresAt / 1000));
+          // Clients named short* get a 24-character opaque token, to show what depends on length.
+          const token = client.startsWith('short')
+            ? `opaque-${String(n).padStart(17, '0')}`
+            : jwtLikeToken(client, n, Math.ceil(expiresAt / 1000));
           issuedTo.set(token, { client, expiresAt });
           json(res, 200, {
             access_token: token,
