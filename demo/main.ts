@@ -10,7 +10,8 @@ const USAGE = `Usage: npm run demo -- [--duration <seconds>] [--token-lifetime <
 Starts an OAuth authorization server (oidc-provider) and a protected API on 127.0.0.1, then runs
 a Node service that calls the API through tokenwarden with short-lived tokens: background
 refreshes under steady traffic, a revoked token recovered with one refresh and one retry, leak
-attempts blocked and raised as anomalies, a cross-origin redirect stripped of its token; then
+attempts blocked and raised as anomalies, a cross-origin redirect stripped of its token, calls
+with tokens bound to a key (DPoP) that a stolen copy cannot make; then
 the metrics snapshot, the inventory, an audit that revokes a forgotten key, and revokeAll()
 checked by introspection at the server. Ends with a summary.
 

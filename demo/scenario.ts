@@ -14,6 +14,7 @@ import {
   type Warden,
   type WardenEvents,
 } from '../src/index.js';
+import { type DpopResourceServer, startDpopResource } from '../test/support/dpop-resource.js';
 import { type OidcServer, startOidcServer } from '../test/support/oidc-server.js';
 import { type ForeignServer, startForeignServer } from './foreign-server.js';
 import { fingerprint, formatMs, formatStatus } from './format.js';
@@ -60,6 +61,7 @@ const RECOVERED = '401 recovered';
 const BLOCKED = 'leak attempts blocked';
 const ANOMALIES = 'anomalies raised';
 const GOVERNED = 'metrics, inventory and audit';
+const DPOP = 'DPoP-bound calls';
 const REVOKED = 'revoked at the server';
 
 type CheckFn = (name: string, ok: boolean, detail: string) => void;
@@ -74,31 +76,35 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     ttl: { accessToken: lifetimeS, clientCredentials: lifetimeS },
   });
   let foreign: ForeignServer | undefined;
+  let ledgerApi: DpopResourceServer | undefined;
   let warden: Warden | undefined;
   const loops: RequestLoop[] = [];
   try {
     foreign = await startForeignServer();
+    ledgerApi = await startDpopResource({ introspect: (token) => op.introspect(token) });
     warden = createWarden();
-    return await story({ ...options, op, foreign, warden, loops });
+    return await story({ ...options, op, foreign, ledgerApi, warden, loops });
   } finally {
     // Traffic first (a request after close() would fail with ERR_CLOSED), then tokenwarden (its
     // timers, a token request in flight), then the servers: nothing may keep the process alive.
     await Promise.all(loops.map((loop) => loop.stop()));
     view.stop();
     await warden?.close();
-    await Promise.all([op.close(), foreign?.close()]);
+    await Promise.all([op.close(), foreign?.close(), ledgerApi?.close()]);
   }
 }
 
 interface Stage extends ScenarioOptions {
   readonly op: OidcServer;
   readonly foreign: ForeignServer;
+  /** An API that accepts DPoP-bound tokens only, verifying every proof. */
+  readonly ledgerApi: DpopResourceServer;
   readonly warden: Warden;
   readonly loops: RequestLoop[];
 }
 
 async function story(stage: Stage): Promise<ScenarioResult> {
-  const { view, signal, op, foreign, warden, loops, lifetimeS, durationMs } = stage;
+  const { view, signal, op, foreign, ledgerApi, warden, loops, lifetimeS, durationMs } = stage;
   const checks: Check[] = [];
   const check: CheckFn = (name, ok, detail) => {
     checks.push({ name, ok, detail });
@@ -115,7 +121,7 @@ async function story(stage: Stage): Promise<ScenarioResult> {
   const api = op.resource.origin;
   view.line(
     'info',
-    `authorization server ${op.issuer}, API ${api}, other origin ${foreign.origin}; access tokens live ${lifetimeS} s`,
+    `authorization server ${op.issuer}, API ${api}, DPoP-only API ${ledgerApi.origin}, other origin ${foreign.origin}; access tokens live ${lifetimeS} s`,
   );
 
   // A user signed in at some point before the service started; the server hands the demo the
@@ -154,6 +160,20 @@ async function story(stage: Stage): Promise<ScenarioResult> {
     // No keepFresh: the first request inside the refresh window starts a background refresh
     // and goes on with the still-valid token.
   });
+  // Tokens bound to a key (DPoP, RFC 9449): both servers ask for nonces, as strict ones do.
+  op.setDpopNonceRequired(true);
+  ledgerApi.setNonceRequired(true);
+  const ledger = warden.register('ledger', {
+    source: clientCredentials({
+      issuer: op.issuer,
+      clientId: op.clients.dpop.clientId,
+      clientSecret: op.clients.dpop.clientSecret,
+    }),
+    origins: [ledgerApi.origin],
+    refreshWindow,
+    keepFresh: true,
+    dpop: true,
+  });
   // A static API key someone registered and forgot: the audit at the end finds it unused.
   const legacy = warden.register('legacy', {
     source: apiKey({
@@ -167,11 +187,16 @@ async function story(stage: Stage): Promise<ScenarioResult> {
   });
   const billingStats = createStats(billing, 'client_credentials');
   const profileStats = createStats(profile, 'refresh_token (rotating)');
-  const all = [billingStats, profileStats];
+  const ledgerStats = createStats(ledger, 'client_credentials + DPoP');
+  const all = [billingStats, profileStats, ledgerStats];
   const { blocked: blockedLog, anomalies: anomalyLog } = listen(warden, all, view);
 
   view.line('step', 'First tokens');
-  const [billingToken, profileToken] = await Promise.all([billing.getToken(), profile.getToken()]);
+  const [billingToken, profileToken, ledgerToken] = await Promise.all([
+    billing.getToken(),
+    profile.getToken(),
+    ledger.getToken(),
+  ]);
   view.line(
     'info',
     `billing: client_credentials token ${await fingerprint(billingToken.reveal())} obtained, client authenticated with client_secret_basic`,
@@ -180,7 +205,11 @@ async function story(stage: Stage): Promise<ScenarioResult> {
     'info',
     `profile: refresh_token grant redeemed the minted refresh token, access token ${await fingerprint(profileToken.reveal())}`,
   );
-  for (const cred of [billing, profile]) view.line('status', formatStatus(cred.status()));
+  view.line(
+    'info',
+    `ledger: DPoP-bound token ${await fingerprint(ledgerToken.reveal())}, key thumbprint ${shortThumbprint(ledger.status().dpop?.thumbprint)} (the private key never leaves the process)`,
+  );
+  for (const cred of [billing, profile, ledger]) view.line('status', formatStatus(cred.status()));
 
   view.line(
     'step',
@@ -205,7 +234,17 @@ async function story(stage: Stage): Promise<ScenarioResult> {
     },
     onFailure: failureReporter(profileStats, view),
   });
-  loops.push(billingLoop, profileLoop);
+  const ledgerLoop = new RequestLoop(ledgerStats, {
+    workers: WORKERS,
+    intervalMs: INTERVAL_MS,
+    send: async () => {
+      const res = await ledger.fetch(`${ledgerApi.origin}/v1/entries`);
+      await res.arrayBuffer();
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    },
+    onFailure: failureReporter(ledgerStats, view),
+  });
+  loops.push(billingLoop, profileLoop, ledgerLoop);
   const trafficStart = Date.now();
   view.start(() => ({
     elapsedMs: Math.min(durationMs, Date.now() - trafficStart),
@@ -242,7 +281,7 @@ async function story(stage: Stage): Promise<ScenarioResult> {
   await Promise.all(loops.map((loop) => loop.stop()));
   const rows = all.map((s) => row(s));
   view.stop();
-  for (const cred of [billing, profile]) view.line('status', formatStatus(cred.status()));
+  for (const cred of [billing, profile, ledger]) view.line('status', formatStatus(cred.status()));
 
   const failed = all.reduce((n, s) => n + s.failed, 0);
   check(
@@ -253,7 +292,7 @@ async function story(stage: Stage): Promise<ScenarioResult> {
   check(
     'background refreshes',
     all.every((s) => backgroundRefreshes(s) > 0),
-    `billing ${billingStats.refreshes.scheduled} on its timer, profile ${profileStats.refreshes.proactive} started by traffic; requests kept using the valid token meanwhile`,
+    `billing ${billingStats.refreshes.scheduled} and ledger ${ledgerStats.refreshes.scheduled} on their timers, profile ${profileStats.refreshes.proactive} started by traffic; requests kept using the valid token meanwhile`,
   );
   const refreshGrant = op.tokenCounts('refresh_token');
   check(
@@ -271,8 +310,9 @@ async function story(stage: Stage): Promise<ScenarioResult> {
   const refreshErrors = all.reduce((n, s) => n + s.refreshErrors, 0);
   check('refresh errors', refreshErrors === 0, `${refreshErrors} refresh-error events`);
   if (!signal.aborted) {
+    await step(DPOP, () => dpopCalls({ ...stage, ledger, check }));
     await step(GOVERNED, () => governance({ ...stage, all, legacy, check }));
-    await step(REVOKED, () => revokeEverything({ ...stage, billing, profile, check }));
+    await step(REVOKED, () => revokeEverything({ ...stage, billing, profile, ledger, check }));
   }
   // Last: everything printed so far, searched for every secret the servers know of.
   const secrets = knownSecrets(op, [minted.refreshToken, minted.accessToken]);
@@ -502,6 +542,61 @@ async function leakAttempts(stage: LeakStage): Promise<void> {
   stage.check(BLOCKED, ok, detail);
 }
 
+interface DpopStage extends Stage {
+  readonly ledger: Credential;
+  readonly check: CheckFn;
+}
+
+/**
+ * What the DPoP-only API saw of the ledger credential: every request with a fresh proof of the
+ * key the token is bound to, nonce challenges answered with one retry; and a copy of the token
+ * without the key is worthless there.
+ */
+async function dpopCalls(stage: DpopStage): Promise<void> {
+  const { view, ledgerApi, ledger, op } = stage;
+  view.line('step', 'DPoP: what the key-bound API saw');
+  const thumbprint = ledger.status().dpop?.thumbprint;
+  const seen = ledgerApi.requests.slice();
+  const accepted = seen.filter((r) => r.reason === 'ok');
+  const challenged = seen.filter((r) => r.reason === 'use-dpop-nonce').length;
+  const refused = seen.length - accepted.length - challenged;
+  const keys = new Set(accepted.map((r) => r.proofJkt));
+  const dpopTokenRequests = op.tokenRequests.filter(
+    (r) => r.clientId === op.clients.dpop.clientId,
+  ).length;
+  view.line(
+    'info',
+    `ledger: ${accepted.length} requests accepted, each with a fresh proof of key ${shortThumbprint(thumbprint)}; ${challenged} nonce challenges, each answered by one retry; ${refused} refused; ${dpopTokenRequests} token requests, each with a proof`,
+  );
+  // A thief with a copy of the token, but not the key.
+  const stolen = (await ledger.getToken()).reveal();
+  const attempts = await Promise.all(
+    ['DPoP', 'Bearer'].map(async (scheme) => {
+      const res = await fetch(`${ledgerApi.origin}/v1/entries`, {
+        headers: { authorization: `${scheme} ${stolen}` },
+      });
+      await res.arrayBuffer();
+      return res.status;
+    }),
+  );
+  view.line(
+    'info',
+    `the same token without a proof, as DPoP and as Bearer: HTTP ${attempts.join(' and ')}`,
+  );
+  const ok =
+    accepted.length > 0 &&
+    refused === 0 &&
+    keys.size === 1 &&
+    keys.has(thumbprint) &&
+    accepted.every((r) => r.tokenJkt === thumbprint) &&
+    attempts.every((status) => status === 401);
+  stage.check(
+    DPOP,
+    ok,
+    `${accepted.length} accepted, all proving key ${shortThumbprint(thumbprint)}; ${challenged} nonce retries; a stolen copy of the token was refused (${attempts.join(', ')})`,
+  );
+}
+
 interface GovernanceStage extends Stage {
   readonly all: readonly CredentialStats[];
   readonly legacy: Credential;
@@ -547,7 +642,7 @@ async function governance(stage: GovernanceStage): Promise<void> {
   const legacyFinding = findings.find((f) => f.id === legacy.id);
   const ok =
     matches.every(Boolean) &&
-    inventory.length === 3 &&
+    inventory.length === 4 &&
     findings.length === 1 &&
     legacyFinding?.kind === 'unused' &&
     legacyFinding.action === 'revoked' &&
@@ -563,14 +658,15 @@ async function governance(stage: GovernanceStage): Promise<void> {
 interface RevokeStage extends Stage {
   readonly billing: Credential;
   readonly profile: Credential;
+  readonly ledger: Credential;
   readonly check: CheckFn;
 }
 
 /** `revokeAll()`: RFC 7009 at the server, then introspection there says every token is dead. */
 async function revokeEverything(stage: RevokeStage): Promise<void> {
-  const { view, warden, op, billing, profile } = stage;
+  const { view, warden, op, billing, profile, ledger } = stage;
   view.line('step', 'Revoking every credential (RFC 7009), then asking the server (RFC 7662)');
-  const held = await Promise.all([billing.getToken(), profile.getToken()]);
+  const held = await Promise.all([billing.getToken(), profile.getToken(), ledger.getToken()]);
   const refreshRequests = op.tokenRequests.filter((r) => r.grantType === 'refresh_token');
   const lastRefresh = refreshRequests.at(-1)?.issuedRefreshToken;
   const results = await warden.revokeAll();
@@ -586,7 +682,7 @@ async function revokeEverything(stage: RevokeStage): Promise<void> {
   view.line('info', `introspection of ${tokens.length} tokens just revoked: ${active} active`);
   view.line('status', formatStatus(profile.status()));
   const ok =
-    results.length === 2 &&
+    results.length === 3 &&
     results.every((r) => r.revokedAtServer && r.wipedLocally) &&
     results.find((r) => r.id === profile.id)?.tokens.join() === 'refresh_token,access_token' &&
     active === 0 &&
@@ -639,6 +735,11 @@ function knownSecrets(op: OidcServer, extra: readonly string[]): string[] {
     }
   }
   return [...secrets];
+}
+
+/** The start of a JWK thumbprint: public, but printed short like the token fingerprints. */
+function shortThumbprint(thumbprint: string | undefined): string {
+  return thumbprint === undefined ? '-' : `${thumbprint.slice(0, 12)}…`;
 }
 
 function plural(n: number, noun: string): string {

@@ -68,6 +68,7 @@ describe('npm run demo', () => {
     expect(run.stdout).toMatch(/status\(\): state=valid/);
     expect(run.stdout).toMatch(/anomaly billing: blocked-leak \(critical\)/);
     expect(run.stdout).toMatch(/\bok anomalies raised: /);
+    expect(run.stdout).toMatch(/\bok DPoP-bound calls: \d+ accepted, all proving key /);
     expect(run.stdout).toMatch(/metrics billing: \d+ requests .* p99 /);
     expect(run.stdout).toMatch(/\bok metrics, inventory and audit: .*legacy unused -> revoked/);
     expect(run.stdout).toMatch(/\bok revoked at the server: .* 0 still active at the server/);
