@@ -40,6 +40,48 @@ for (const entry of entries) {
     const tags = symbol.getJsDocTags(checker).map((tag) => tag.name);
     if (!description) problems.push(`${where}: no description`);
     if (!tags.includes('example')) problems.push(`${where}: no @example`);
+    // A function's parameters are each documented (typedoc shows them in the signature).
+    if (ts.isFunctionDeclaration(declaration)) {
+      const documented = new Set(
+        ts
+          .getJSDocTags(declaration)
+          .filter(ts.isJSDocParameterTag)
+          .map((tag) => tag.name.getText()),
+      );
+      for (const parameter of declaration.parameters) {
+        const name = parameter.name.getText();
+        if (!documented.has(name)) problems.push(`${where}: parameter ${name} has no @param`);
+      }
+      const returns = declaration.type?.getText();
+      if (returns && returns !== 'void' && !tags.includes('returns')) {
+        problems.push(`${where}: no @returns`);
+      }
+    }
+    // So are the parameters of the methods of exported classes and interfaces.
+    if (ts.isClassDeclaration(declaration) || ts.isInterfaceDeclaration(declaration)) {
+      for (const member of declaration.members) {
+        if (!ts.isMethodDeclaration(member) && !ts.isMethodSignature(member)) continue;
+        if (member.parameters.length === 0 || !member.name) continue;
+        if (ts.getCombinedModifierFlags(member as ts.Declaration) & ts.ModifierFlags.Private) {
+          continue;
+        }
+        if (ts.isPrivateIdentifier(member.name)) continue;
+        const internal = ts.getJSDocTags(member).some((tag) => tag.tagName.text === 'internal');
+        if (internal) continue;
+        const documented = new Set(
+          ts
+            .getJSDocTags(member)
+            .filter(ts.isJSDocParameterTag)
+            .map((tag) => tag.name.getText()),
+        );
+        for (const parameter of member.parameters) {
+          const name = parameter.name.getText();
+          if (!documented.has(name)) {
+            problems.push(`${where}.${member.name.getText()}: parameter ${name} has no @param`);
+          }
+        }
+      }
+    }
   }
 }
 

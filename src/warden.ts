@@ -112,14 +112,29 @@ export interface Warden {
    * @returns The credentials, in registration order.
    */
   credentials(): Credential[];
-  /** Listens to an event of any credential. */
+  /**
+   * Listens to an event of any credential.
+   * @param event - The event name.
+   * @param listener - Receives the event's payload.
+   * @returns This warden.
+   */
   on<K extends keyof WardenEvents>(event: K, listener: (...args: WardenEvents[K]) => void): Warden;
-  /** Listens to one occurrence of an event. */
+  /**
+   * Listens to one occurrence of an event.
+   * @param event - The event name.
+   * @param listener - Receives the event's payload, once.
+   * @returns This warden.
+   */
   once<K extends keyof WardenEvents>(
     event: K,
     listener: (...args: WardenEvents[K]) => void,
   ): Warden;
-  /** Stops listening (all listeners of the event when `listener` is omitted). */
+  /**
+   * Stops listening (all listeners of the event when `listener` is omitted).
+   * @param event - The event name.
+   * @param listener - The listener to remove.
+   * @returns This warden.
+   */
   off<K extends keyof WardenEvents>(
     event: K,
     listener?: (...args: WardenEvents[K]) => void,

@@ -100,6 +100,10 @@ export class DpopKey {
   /**
    * Generates a key pair. A non-extractable private key cannot be exported by anyone, the app
    * included: what browsers keep in IndexedDB. An extractable one can be sealed into a store.
+   * @param algorithm - `ES256` or `EdDSA`.
+   * @param extractable - Whether the private key may be exported (to seal it as a JWK).
+   * @returns The key.
+   * @throws {@link InvalidArgumentError} for another algorithm.
    */
   static async generate(algorithm: DpopAlgorithm, extractable: boolean): Promise<DpopKey> {
     checkAlgorithm(algorithm);
@@ -110,7 +114,12 @@ export class DpopKey {
     return DpopKey.fromPair(algorithm, pair);
   }
 
-  /** Wraps an existing key pair (e.g. one read back from IndexedDB). */
+  /**
+   * Wraps an existing key pair (e.g. one read back from IndexedDB).
+   * @param algorithm - The pair's algorithm, `ES256` or `EdDSA`.
+   * @param pair - The CryptoKey pair.
+   * @returns The key.
+   */
   static async fromPair(algorithm: DpopAlgorithm, pair: CryptoKeyPair): Promise<DpopKey> {
     checkAlgorithm(algorithm);
     const publicJwk = publicMembers(await exportJWK(pair.publicKey));
@@ -124,7 +133,13 @@ export class DpopKey {
     );
   }
 
-  /** Rebuilds a key from its private JWK (e.g. one unsealed from a store). */
+  /**
+   * Rebuilds a key from its private JWK (e.g. one unsealed from a store).
+   * @param algorithm - The key's algorithm, `ES256` or `EdDSA`.
+   * @param jwk - The private JWK (with its `d` member).
+   * @returns The key.
+   * @throws {@link TokenWardenError} `ERR_STORE_CORRUPT` when the JWK is not such a key.
+   */
   static async fromPrivateJwk(algorithm: DpopAlgorithm, jwk: JWK): Promise<DpopKey> {
     checkAlgorithm(algorithm);
     if (jwk.crv !== CURVES[algorithm] || typeof jwk.d !== 'string') {

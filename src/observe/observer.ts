@@ -55,8 +55,15 @@ export interface RequestRecord {
  * ```
  */
 export interface WardenObserver {
-  /** A request sent with a credential's token completed (or got no response). */
+  /**
+   * A request sent with a credential's token completed (or got no response).
+   * @param record - What happened, without token, path or query.
+   */
   request?(record: RequestRecord): void;
-  /** An event was emitted (the same payloads as `warden.on`). */
+  /**
+   * An event was emitted (the same payloads as `warden.on`).
+   * @param name - The event name.
+   * @param payload - The event payload.
+   */
   event?<K extends keyof WardenEvents>(name: K, payload: WardenEvents[K][0]): void;
 }

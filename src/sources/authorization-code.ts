@@ -43,11 +43,22 @@ import type { SourceBinding, SourceContext } from './types.js';
  * ```
  */
 export interface AuthorizationStorage {
-  /** Reads a value. */
+  /**
+   * Reads a value.
+   * @param key - The item's key.
+   * @returns The value, or `null`.
+   */
   getItem(key: string): string | null;
-  /** Writes a value. */
+  /**
+   * Writes a value.
+   * @param key - The item's key.
+   * @param value - The value.
+   */
   setItem(key: string, value: string): void;
-  /** Deletes a value. */
+  /**
+   * Deletes a value.
+   * @param key - The item's key.
+   */
   removeItem(key: string): void;
 }
 

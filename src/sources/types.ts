@@ -57,7 +57,11 @@ export interface SkewClock {
   now(): number;
   /** The learned offset, server minus local, in milliseconds (0 until learned). */
   readonly skewMs: number;
-  /** Feeds one observation: a response's `Date` header and the local time it arrived. */
+  /**
+   * Feeds one observation: a response's `Date` header and the local time it arrived.
+   * @param dateHeader - The response's `Date` header, or `null`.
+   * @param receivedAt - The local time the response arrived, epoch milliseconds.
+   */
   observe(dateHeader: string | null, receivedAt: number): void;
 }
 

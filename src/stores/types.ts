@@ -127,7 +127,10 @@ export interface StoreChange {
  * ```
  */
 export interface StoreHooks {
-  /** A record failed its integrity check (or could not be read) and was discarded. */
+  /**
+   * A record failed its integrity check (or could not be read) and was discarded.
+   * @param id - The credential id of the record.
+   */
   tamper(id: string): void;
 }
 
@@ -317,11 +320,19 @@ export interface RecordBackend {
    * @returns The new version, or `false` when the condition failed.
    */
   compareAndWrite?(id: string, sealed: string, expected: number | null): Promise<number | false>;
-  /** Takes the per-credential refresh lock. Optional; see {@link TokenStore.lock}. */
+  /**
+   * Takes the per-credential refresh lock. Optional; see {@link TokenStore.lock}.
+   * @param id - The credential id.
+   * @param options - TTL and an abort signal.
+   * @returns The lease.
+   */
   lock?(id: string, options: StoreLockOptions): Promise<StoreLease>;
   /**
    * Announces changes made elsewhere: the new sealed record (with its version, where the
    * backend has versions), or `undefined` after a delete. Optional; see {@link TokenStore.watch}.
+   * @param id - The credential id.
+   * @param listener - Called with each sealed record announced, or `undefined` after a delete.
+   * @returns A function that unsubscribes.
    */
   watch?(id: string, listener: (sealed: string | undefined, version?: number) => void): () => void;
   /** Releases resources. Optional. */
