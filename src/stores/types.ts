@@ -286,6 +286,7 @@ export interface RecordBackend {
    * @param sealed - The sealed record.
    * @returns The record's new version, in backends that have versions.
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a backend written as `async write() {}` resolves to void.
   write(id: string, sealed: string): Promise<number | undefined | void>;
   /**
    * Writes many sealed records at once (all or nothing where the backend can). Optional: the
