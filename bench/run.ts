@@ -6,7 +6,7 @@
 //   tsx bench/run.ts                 everything
 //   tsx bench/run.ts stall scale     some scenarios (the others' JSON is reused as it is)
 //   tsx bench/run.ts --report        re-render BENCHMARKS.md from bench/results/all.json
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +48,19 @@ function formatOutputs(): Promise<void> {
   ]);
 }
 
+/** The commit measured, and whether the library's source differed from it (a shared checkout). */
+function sourceState(): { commit: string; uncommittedSourceChanges: boolean } {
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8' });
+    return {
+      commit: git('rev-parse', '--short', 'HEAD').trim(),
+      uncommittedSourceChanges: git('status', '--porcelain', '--', 'src').trim() !== '',
+    };
+  } catch {
+    return { commit: 'unknown', uncommittedSourceChanges: false };
+  }
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args.includes('--report')) {
@@ -79,6 +92,7 @@ async function main(): Promise<void> {
   }
   const run = {
     at: startedAt.toISOString(),
+    source: sourceState(),
     seconds: Math.round((Date.now() - startedAt.getTime()) / 100) / 10,
     machine: machine(),
     load: { start: loadAtStart, end: load() },
