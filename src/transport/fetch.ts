@@ -12,6 +12,7 @@ import {
   REQUEST_BODY_HEADERS,
   redirectBecomesGet,
   resolveRequestUrl,
+  tokenNeedles,
   unauthorizedCallsForRefresh,
   urlContainsToken,
 } from './policy.js';
@@ -135,6 +136,64 @@ function passthroughOf(request: Request, init: RequestInit | undefined): Record<
   return out;
 }
 
+/** Methods a simple init may name: already in the form fetch normalises them to. */
+const SIMPLE_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
+const SIMPLE_INIT_KEYS = new Set(['method', 'headers', 'body', 'signal', 'redirect']);
+const REDIRECT_MODES = new Set(['follow', 'manual', 'error']);
+
+/**
+ * Whether `init` is one that needs no Request to normalise: only method (already normalised),
+ * headers, a string body (not on GET or HEAD), signal and redirect. Anything else takes the
+ * Request path, so the platform's own rules (and errors) apply to it.
+ */
+function isSimpleInit(init: RequestInit | undefined): boolean {
+  if (init === undefined || init === null) return true;
+  if (typeof init !== 'object') return false;
+  for (const key of Object.keys(init)) if (!SIMPLE_INIT_KEYS.has(key)) return false;
+  const { method, body, redirect, signal } = init;
+  if (method !== undefined && !(typeof method === 'string' && SIMPLE_METHODS.has(method))) {
+    return false;
+  }
+  if (redirect !== undefined && !REDIRECT_MODES.has(redirect)) return false;
+  if (body !== undefined && body !== null) {
+    if (typeof body !== 'string') return false;
+    if (method === undefined || method === 'GET' || method === 'HEAD') return false;
+  }
+  if (signal !== undefined && signal !== null) {
+    if (typeof AbortSignal !== 'function' || !(signal instanceof AbortSignal)) return false;
+  }
+  return true;
+}
+
+/** {@link prepare} for a URL and a simple init: what `new Request(url, init)` would give. */
+function prepareSimple(
+  input: unknown,
+  url: URL,
+  init: RequestInit | undefined,
+  credentialHeaders: Iterable<string>,
+): PreparedRequest {
+  const headers = new Headers(init?.headers ?? undefined);
+  for (const name of credentialHeaders) headers.delete(name);
+  let body: ArrayBuffer | null = null;
+  if (typeof init?.body === 'string') {
+    const bytes = new TextEncoder().encode(init.body);
+    body = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    // As the Fetch standard's body extraction does for a string.
+    if (!headers.has('content-type')) headers.set('content-type', 'text/plain;charset=UTF-8');
+  }
+  return {
+    url,
+    original: typeof input === 'string' ? input : undefined,
+    method: init?.method ?? 'GET',
+    headers,
+    body,
+    stream: null,
+    signal: init?.signal ?? null,
+    redirect: init?.redirect ?? 'follow',
+    passthrough: {},
+  };
+}
+
 async function prepare(
   input: unknown,
   init: RequestInit | undefined,
@@ -144,9 +203,14 @@ async function prepare(
   const url = fromRequest
     ? resolveRequestUrl(input.url)
     : resolveRequestUrl(input instanceof URL ? input : String(input));
+  if (!fromRequest && isSimpleInit(init)) return prepareSimple(input, url, init, credentialHeaders);
   // Let the platform apply its own init-over-Request rules (method normalisation, header
-  // replacement, body-on-GET errors) exactly as the global fetch would.
-  const request = new Request(fromRequest ? input : url.href, init);
+  // replacement, body-on-GET errors) exactly as the global fetch would. A Request without an
+  // init is read as it is: copying it would cost a new Request (and its signal) per call.
+  const request =
+    fromRequest && (init === undefined || init === null)
+      ? input
+      : new Request(fromRequest ? input : url.href, init);
   const streamed =
     typeof ReadableStream === 'function' && init?.body instanceof ReadableStream
       ? request.body
@@ -240,6 +304,13 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
   // The last token this fetch attached: lets requests that go out without a token (foreign
   // origins in send-without-token mode) be scanned for it when the host cannot peek.
   let lastRaw: string | undefined;
+  // The encoded forms of the token in use, computed once per token rather than per request
+  // (the token itself is kept the same way in lastRaw).
+  let needles: { readonly raw: string; readonly forms: readonly string[] } | undefined;
+  const containsToken = (url: URL, raw: string, original?: string): boolean => {
+    if (needles?.raw !== raw) needles = { raw, forms: tokenNeedles(raw) };
+    return urlContainsToken(url, raw, original, needles.forms);
+  };
 
   const knownToken = (): string | undefined => {
     try {
@@ -253,7 +324,7 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
     const safe = safeUrl(url);
     const raw = knownToken();
     // safeUrl keeps the path, and a path can carry the token.
-    return raw !== undefined && urlContainsToken(new URL(safe), raw)
+    return raw !== undefined && containsToken(new URL(safe), raw)
       ? `${url.origin}/[REDACTED]`
       : safe;
   };
@@ -421,7 +492,7 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
         );
       }
       const raw = token?.raw ?? knownToken();
-      if (raw !== undefined && urlContainsToken(next, raw)) throw tokenInUrl(next);
+      if (raw !== undefined && containsToken(next, raw)) throw tokenInUrl(next);
       if (next.origin !== prepared.url.origin) {
         for (const name of strippedHeaders) headers.delete(name);
         if (credentialed) {
@@ -486,7 +557,7 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
         );
       }
       const raw = knownToken();
-      if (raw !== undefined && urlContainsToken(url, raw, prepared.original)) throw tokenInUrl(url);
+      if (raw !== undefined && containsToken(url, raw, prepared.original)) throw tokenInUrl(url);
       for (const name of strippedHeaders) prepared.headers.delete(name);
       report('origin-not-allowed', reportableUrl(url), 'stripped');
     } else {
@@ -500,7 +571,7 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
       }
       token = await untilAborted(host.acquire(signal), signal);
       lastRaw = token.raw;
-      if (urlContainsToken(url, token.raw, prepared.original)) throw tokenInUrl(url);
+      if (containsToken(url, token.raw, prepared.original)) throw tokenInUrl(url);
     }
 
     let status = 0;
@@ -530,7 +601,7 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
         }
         discard(result.response);
         lastRaw = fresh.raw;
-        if (urlContainsToken(url, fresh.raw, prepared.original)) throw tokenInUrl(url);
+        if (containsToken(url, fresh.raw, prepared.original)) throw tokenInUrl(url);
         state.retried = true;
         // A retry that fails outright reports 0, like any request that got no response.
         status = 0;

@@ -214,6 +214,8 @@ function percentDecode(value: string): string {
  * @param url - The parsed request URL.
  * @param raw - The raw token.
  * @param original - The URL string as the caller wrote it, before parsing, if any.
+ * @param needles - `tokenNeedles(raw)`, when the caller has them already (they cost more to
+ * compute than the search).
  * @returns `true` when the token appears in the URL.
  * @example
  * ```ts
@@ -221,8 +223,12 @@ function percentDecode(value: string): string {
  * ```
  * @internal
  */
-export function urlContainsToken(url: URL, raw: string, original?: string): boolean {
-  const needles = tokenNeedles(raw);
+export function urlContainsToken(
+  url: URL,
+  raw: string,
+  original?: string,
+  needles: readonly string[] = tokenNeedles(raw),
+): boolean {
   if (needles.length === 0) return false;
   const haystacks = new Set<string>();
   for (const start of original === undefined ? [url.href] : [url.href, original]) {
