@@ -6,6 +6,7 @@ import { formatPercent, formatRatio, formatSummary, type Summary } from './stats
 
 interface Run {
   at: string;
+  source?: { commit: string; uncommittedSourceChanges: boolean };
   seconds: number;
   machine: Machine;
   load: { start: number[]; end: number[] };
@@ -170,6 +171,7 @@ scenario beside it).
 | Memory | ${m.memoryGiB} GiB |
 | OS | ${m.os} |
 | Node | ${m.node} (V8 ${m.v8}) |
+| Source measured | ${run.source ? `commit ${run.source.commit}${run.source.uncommittedSourceChanges ? ', with uncommitted changes in src/' : ''}` : 'unknown'} |
 | Load average (1 / 5 / 15 min) | ${loadText(run.load)} |
 | \`npm run bench\` took | ${run.seconds} s |
 
@@ -521,10 +523,13 @@ jose apart.
   out.push(`## Findings
 
 ${lengthFinding}
-- **A \`Request\` per call.** \`prepare()\` builds a \`new Request(...)\` for every call, even for a
-  string URL; on Node 20 that costs a few microseconds (undici creates an \`AbortSignal\` for it,
-  which shows in a CPU profile as \`makeTransferable\`). ky builds its own \`Request\` anyway, so
-  this matters mostly for \`credential.fetch\`.
+- **History.** The first runs of this benchmark (on the source before commit 809f42e) measured
+  \`tokenwarden ky\` at 1.18–1.20 × the ky hook on loopback with a JWT-sized token, missing the
+  target, and 0.97–0.99 × with a 24-character one. Two per-request costs caused it: the
+  token-in-URL check re-derived the token's encoded forms (\`tokenNeedles\`: three base64
+  encodings built one character at a time) on every request, and \`prepare()\` built a
+  \`new Request(...)\` (with its \`AbortSignal\`, slow on Node 20) even for a plain URL. Commit
+  809f42e computes the forms once per token and prepares simple calls without a \`Request\`.
 `);
 
   out.push(`## Method and caveats
