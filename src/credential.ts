@@ -1010,34 +1010,13 @@ export class Credential {
         this.#adopt(winner, 'shared', started);
         return winner.tokens;
       }
-      this.#tokens = set;
-      this.#generation++;
-      this.#failures = 0;
-      this.#retryAt = undefined;
-      this.#lastError = undefined;
-      this.#refreshAt = this.#computeRefreshAt(set);
-      this.#schedule(this.#refreshAt);
       const oldRefresh = previous?.revealRefreshToken();
       const newRefresh = set.revealRefreshToken();
       const rotated =
         oldRefresh !== undefined &&
         newRefresh !== undefined &&
         !timingSafeEqual(oldRefresh, newRefresh);
-      const durationMs = Date.now() - started;
-      this.#emit('refresh', {
-        id: this.id,
-        reason,
-        expiresAt: set.expiresAt,
-        rotated,
-        durationMs,
-      });
-      this.#log('info', 'token refreshed', {
-        id: this.id,
-        reason,
-        expiresAt: set.expiresAt,
-        rotated,
-        durationMs,
-      });
+      this.#use(set, reason, started, rotated, 'token refreshed');
       return set;
     } catch (caught) {
       if (caught !== undefined && caught === this.#reauth) throw caught; // reported already
@@ -1095,22 +1074,7 @@ export class Credential {
           { credentialId: this.id },
         );
       }
-      this.#tokens = set;
-      this.#generation++;
-      this.#failures = 0;
-      this.#retryAt = undefined;
-      this.#lastError = undefined;
-      this.#refreshAt = this.#computeRefreshAt(set);
-      this.#schedule(this.#refreshAt);
-      const durationMs = Date.now() - started;
-      this.#emit('refresh', {
-        id: this.id,
-        reason,
-        expiresAt: set.expiresAt,
-        rotated: false,
-        durationMs,
-      });
-      this.#log('info', 'token set installed', { id: this.id, expiresAt: set.expiresAt });
+      this.#use(set, reason, started, false, 'token set installed');
     } finally {
       await lease?.release().catch(() => {});
     }
@@ -1182,29 +1146,38 @@ export class Credential {
 
   /** Takes over a token set that another tab, process or instance obtained. */
   #adopt(record: StoredRecord, reason: RefreshReason, started: number): void {
-    const set = record.tokens;
-    this.#tokens = set;
     if (record.dpopKey) this.#dpopKey = record.dpopKey;
     this.#version = record.version;
+    this.#meta = mergeMeta(record.meta, this.#meta, this.#pendingUses);
+    this.#use(record.tokens, reason, started, false, 'token taken over from the store');
+  }
+
+  /**
+   * Starts using a new token set (refreshed, signed in or taken over): it replaces the held
+   * one, ends any failure streak, schedules the next refresh, and is reported as `refresh`.
+   */
+  #use(
+    set: TokenSet,
+    reason: RefreshReason,
+    started: number,
+    rotated: boolean,
+    message: string,
+  ): void {
+    this.#tokens = set;
     this.#generation++;
     this.#failures = 0;
     this.#retryAt = undefined;
     this.#lastError = undefined;
-    this.#meta = mergeMeta(record.meta, this.#meta, this.#pendingUses);
     this.#refreshAt = this.#computeRefreshAt(set);
     this.#schedule(this.#refreshAt);
     const durationMs = Date.now() - started;
-    this.#emit('refresh', {
+    this.#emit('refresh', { id: this.id, reason, expiresAt: set.expiresAt, rotated, durationMs });
+    this.#log('info', message, {
       id: this.id,
       reason,
       expiresAt: set.expiresAt,
-      rotated: false,
+      rotated,
       durationMs,
-    });
-    this.#log('info', 'token taken over from the store', {
-      id: this.id,
-      reason,
-      expiresAt: set.expiresAt,
     });
   }
 
