@@ -420,7 +420,12 @@ async function revocation(stage: RevocationStage): Promise<void> {
     view.line('info', `token ${revokedFp} revoked at the authorization server; it has not expired`);
 
     const forcedBefore = billingStats.refreshes.forced;
-    const tokensBefore = op.tokenCounts('client_credentials').total;
+    // billing's own token requests: ledger's refreshes (the same grant) may fall in this window.
+    const billingTokenRequests = () =>
+      op.tokenRequests.filter(
+        (r) => r.grantType === 'client_credentials' && r.clientId === op.clients.basic.clientId,
+      ).length;
+    const tokensBefore = billingTokenRequests();
     const requestsBefore = op.resource.requests.length;
     const statusesBefore = op.resource.statuses.length;
     const body = JSON.stringify({ amount: 42 });
@@ -439,7 +444,7 @@ async function revocation(stage: RevocationStage): Promise<void> {
       String(attempts[i]?.headers['authorization'] ?? '').replace(/^Bearer /i, '');
     const unauthorized = op.resource.statuses.slice(statusesBefore).filter((s) => s === 401).length;
     const forced = billingStats.refreshes.forced - forcedBefore;
-    const tokenRequests = op.tokenCounts('client_credentials').total - tokensBefore;
+    const tokenRequests = billingTokenRequests() - tokensBefore;
     const retryFp = attempts.length > 1 ? await fingerprint(bearer(1)) : '-';
     view.line(
       'info',
