@@ -312,7 +312,7 @@ async function story(stage: Stage): Promise<ScenarioResult> {
   if (!signal.aborted) {
     await step(DPOP, () => dpopCalls({ ...stage, ledger, check }));
     await step(GOVERNED, () => governance({ ...stage, all, legacy, check }));
-    await step(REVOKED, () => revokeEverything({ ...stage, billing, profile, ledger, check }));
+    await step(REVOKED, () => revokeEverything({ ...stage, profile, check }));
   }
   // Last: everything printed so far, searched for every secret the servers know of.
   const secrets = knownSecrets(op, [minted.refreshToken, minted.accessToken]);
@@ -661,33 +661,40 @@ async function governance(stage: GovernanceStage): Promise<void> {
 }
 
 interface RevokeStage extends Stage {
-  readonly billing: Credential;
   readonly profile: Credential;
-  readonly ledger: Credential;
   readonly check: CheckFn;
 }
 
 /** `revokeAll()`: RFC 7009 at the server, then introspection there says every token is dead. */
 async function revokeEverything(stage: RevokeStage): Promise<void> {
-  const { view, warden, op, billing, profile, ledger } = stage;
+  const { view, warden, op, profile } = stage;
   view.line('step', 'Revoking every credential (RFC 7009), then asking the server (RFC 7662)');
-  const held = await Promise.all([billing.getToken(), profile.getToken(), ledger.getToken()]);
-  const refreshRequests = op.tokenRequests.filter((r) => r.grantType === 'refresh_token');
-  const lastRefresh = refreshRequests.at(-1)?.issuedRefreshToken;
   const results = await warden.revokeAll();
+  // revoke() waits for a refresh in flight, then revokes what the credential holds: the last
+  // tokens the server issued to each client (a keepFresh timer may have just refreshed).
+  const lastIssued = (clientId: string) =>
+    op.tokenRequests.filter((r) => r.clientId === clientId && r.status === 200).at(-1);
+  const issued = [op.clients.basic, op.clients.refresh, op.clients.dpop].map((client) =>
+    lastIssued(client.clientId),
+  );
+  const lastRefresh = issued[1]?.issuedRefreshToken;
   for (const result of results) {
     view.line(
       'info',
       `revoke ${result.id}: ${result.outcome}, tokens [${result.tokens.join(', ')}], wiped locally: ${result.wipedLocally}`,
     );
   }
-  const tokens = [...held.map((t) => t.reveal()), ...(lastRefresh ? [lastRefresh] : [])];
+  const tokens = [
+    ...issued.flatMap((r) => (r?.issuedAccessToken ? [r.issuedAccessToken] : [])),
+    ...(lastRefresh ? [lastRefresh] : []),
+  ];
   const answers = await Promise.all(tokens.map((token) => op.introspect(token)));
   const active = answers.filter((a) => a['active'] === true).length;
   view.line('info', `introspection of ${tokens.length} tokens just revoked: ${active} active`);
   view.line('status', formatStatus(profile.status()));
   const ok =
     results.length === 3 &&
+    tokens.length === 4 &&
     results.every((r) => r.revokedAtServer && r.wipedLocally) &&
     results.find((r) => r.id === profile.id)?.tokens.join() === 'refresh_token,access_token' &&
     active === 0 &&
