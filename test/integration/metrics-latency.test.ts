@@ -15,23 +15,13 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createWarden, customSource, type LatencySummary, type Warden } from '../../src/index.js';
+import { mulberry32 } from '../support/random.js';
 import { findLeaks, SENTINEL } from '../support/sentinel.js';
 
 /** Relative error of a percentile, as documented on LatencySummary: half a bucket of 2^(1/8). */
 const BUCKET = 2 ** (1 / 16);
 /** The snapshot rounds figures to 3 decimals. */
 const ROUNDING = 0.001;
-
-/** Deterministic uniform numbers in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function nearestRank(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -17,6 +17,7 @@ import {
 import { AnomalyDetector, anomalySettings } from '../../src/observe/anomaly.js';
 import { clearDiscoveryCache } from '../../src/sources/discovery.js';
 import type { RequestOutcome } from '../../src/transport/types.js';
+import { mulberry32 } from '../support/random.js';
 import { findLeaks, SENTINEL } from '../support/sentinel.js';
 
 const ISSUER = 'https://auth.example.com';
@@ -110,17 +111,6 @@ function tokenEndpoint(lifetime = 300) {
 }
 
 const oauth = { tokenEndpoint: TOKEN, revocationEndpoint: REVOKE, clientId: 'app' };
-
-/** Deterministic uniform numbers in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('the rate-spike detector (simulated clock)', () => {
   const outcome: RequestOutcome = {

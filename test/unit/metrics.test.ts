@@ -11,6 +11,7 @@ import {
 } from '../../src/observe/metrics.js';
 import type { RequestOutcome } from '../../src/transport/types.js';
 import { createWarden, type Warden } from '../../src/warden.js';
+import { mulberry32 } from '../support/random.js';
 import { findLeaks, SENTINEL } from '../support/sentinel.js';
 
 const API = 'https://api.example.test';
@@ -47,17 +48,6 @@ const server = setupServer(
 
 beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
 afterAll(() => server.close());
-
-/** Deterministic uniform numbers in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function nearestRank(sorted: number[], q: number): number {
   return sorted[Math.max(1, Math.ceil(q * sorted.length)) - 1] as number;

@@ -1,0 +1,13 @@
+/**
+ * Deterministic uniform numbers in [0, 1): the mulberry32 generator, seeded so a test that draws
+ * random inputs draws the same ones on every run.
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
