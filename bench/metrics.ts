@@ -23,6 +23,7 @@ import { customSource } from '../src/sources/custom.js';
 import { memoryStore } from '../src/stores/memory.js';
 import type { RequestOutcome } from '../src/transport/types.js';
 import { createWarden, customFetch, type Warden } from '../src/warden.js';
+import { median, quantile, sorted } from './lib/stats.js';
 
 const ROUNDS = 61;
 const FETCHES_PER_ROUND = 1_000;
@@ -54,18 +55,6 @@ interface Overhead {
   readonly maxNs: number;
   /** The median difference as a share of the baseline's median, in percent. */
   readonly percent: number;
-}
-
-function sorted(values: readonly number[]): number[] {
-  return [...values].sort((a, b) => a - b);
-}
-
-function quantile(values: readonly number[], q: number): number {
-  return sorted(values)[Math.floor(q * (values.length - 1))] as number;
-}
-
-function median(values: readonly number[]): number {
-  return quantile(values, 0.5);
 }
 
 function summarise(name: string, iterations: number, perRound: readonly number[]): Result {

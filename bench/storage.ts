@@ -16,6 +16,7 @@ import { openRecord, sealRecord } from '../src/stores/envelope.js';
 import { staticKey } from '../src/stores/keys.js';
 import type { StoredRecord } from '../src/stores/types.js';
 import { TokenSet } from '../src/token.js';
+import { median, round, sorted } from './lib/stats.js';
 
 const ROUNDS = 7;
 
@@ -42,21 +43,17 @@ async function measure(
     for (let i = 0; i < iterations; i++) await op(i);
     perOp.push(((performance.now() - start) * 1000) / iterations);
   }
-  perOp.sort((a, b) => a - b);
-  const median = perOp[Math.floor(perOp.length / 2)] as number;
+  const ordered = sorted(perOp);
+  const mid = median(ordered);
   return {
     name,
     iterations,
     rounds: ROUNDS,
-    medianUs: round1(median),
-    minUs: round1(perOp[0] as number),
-    maxUs: round1(perOp[perOp.length - 1] as number),
-    opsPerSecond: Math.round(1e6 / median),
+    medianUs: round(mid, 1),
+    minUs: round(ordered[0] as number, 1),
+    maxUs: round(ordered[ordered.length - 1] as number, 1),
+    opsPerSecond: Math.round(1e6 / mid),
   };
-}
-
-function round1(value: number): number {
-  return Math.round(value * 10) / 10;
 }
 
 /** A realistic token set: a JWT-sized access token, a refresh token, scopes, an ID token. */
