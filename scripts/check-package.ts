@@ -78,7 +78,7 @@ await check('npm pack', () => {
     'SECURITY.md',
     'CHANGELOG.md',
     'dist/cli.js',
-    ...['index', 'browser', 'node', 'redis', 'otel'].flatMap((name) => [
+    ...['index', 'browser/index', 'node/index', 'redis/index', 'otel/index'].flatMap((name) => [
       `dist/${name}.js`,
       `dist/${name}.d.ts`,
     ]),

@@ -1,6 +1,6 @@
 // The tokenwarden command: parses the arguments, opens the store, loads the --config module,
 // runs one command and maps every outcome to an exit code (see ./exit-codes.ts). Written against
-// an injected I/O so the tests can also drive it in-process; ./main.ts is the executable.
+// an injected I/O so the tests can also drive it in-process; ../cli.ts is the executable.
 import type { AuditOptions } from '../audit.js';
 import { TokenWardenError } from '../errors.js';
 import { createWarden, type Warden } from '../warden.js';

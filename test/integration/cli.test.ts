@@ -48,7 +48,7 @@ beforeAll(async () => {
   await copyFile(join(root, 'package.json'), join(bundleDir, 'package.json'));
   cliPath = join(bundleDir, 'dist', 'cli.mjs');
   await build({
-    entryPoints: [join(root, 'src/cli/main.ts')],
+    entryPoints: [join(root, 'src/cli.ts')],
     outfile: cliPath,
     bundle: true,
     format: 'esm',

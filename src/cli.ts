@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The `tokenwarden` executable (package.json "bin"). Everything it does is in ./run.ts.
+// The `tokenwarden` executable (package.json "bin"). Everything it does is in ./cli/run.ts.
 import { readFile } from 'node:fs/promises';
-import { run } from './run.js';
+import { run } from './cli/run.js';
 
 /** The version in the package.json next to the built file (dist/cli.js → package.json). */
 async function version(): Promise<string> {
