@@ -235,7 +235,10 @@ export interface GetTokenOptions {
    * @default false
    */
   forceRefresh?: boolean;
-  /** Stop waiting (the shared refresh goes on for others). */
+  /**
+   * Stop waiting (the shared refresh goes on for others).
+   * @default undefined (wait until the token is obtained or the refresh fails)
+   */
   signal?: AbortSignal;
 }
 

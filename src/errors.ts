@@ -95,13 +95,25 @@ export type TokenWardenErrorCode =
  * ```
  */
 export interface TokenWardenErrorOptions {
-  /** The underlying error. It must not contain a secret; tokenwarden only passes sanitised causes. */
+  /**
+   * The underlying error. It must not contain a secret; tokenwarden only passes sanitised causes.
+   * @default undefined (no `cause`)
+   */
   cause?: unknown;
-  /** The HTTP status of the response that caused the error, if any. */
+  /**
+   * The HTTP status of the response that caused the error, if any.
+   * @default undefined (no `status`)
+   */
   status?: number;
-  /** The credential the error concerns, if any. */
+  /**
+   * The credential the error concerns, if any.
+   * @default undefined (no `credentialId`)
+   */
   credentialId?: string;
-  /** The response that caused the error; attached non-enumerably and never serialised. */
+  /**
+   * The response that caused the error; attached non-enumerably and never serialised.
+   * @default undefined (no `response`)
+   */
   response?: Response;
 }
 

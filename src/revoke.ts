@@ -20,7 +20,7 @@ export interface RevokeOptions {
   /**
    * Stops the server calls (the local copies are wiped anyway); the result then lists the
    * unrevoked tokens with `ERR_ABORTED`.
-   * @default undefined
+   * @default undefined (not abortable)
    */
   signal?: AbortSignal | undefined;
   /**

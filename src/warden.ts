@@ -59,7 +59,7 @@ export interface WardenOptions {
   store?: TokenStore;
   /**
    * Receives structured log lines (never a secret). Silent when omitted.
-   * @default undefined
+   * @default undefined (silent)
    */
   logger?: Logger;
   /**

@@ -9,7 +9,7 @@ export interface HttpContext {
   readonly fetch: typeof fetch;
   /**
    * The caller's signal; aborting it fails the request with `ERR_ABORTED`.
-   * @default none (only the timeout ends the request)
+   * @default undefined (only the timeout ends the request)
    */
   readonly signal?: AbortSignal | undefined;
   /** How long the whole exchange (headers and body) may take, in milliseconds. */
@@ -18,7 +18,7 @@ export interface HttpContext {
   readonly maxResponseBytes: number;
   /**
    * Receives each response's `Date` header and local receipt time.
-   * @default none (`Date.now` for the receipt time, no skew learned)
+   * @default undefined (`Date.now` for the receipt time, no skew learned)
    */
   readonly clock?: SkewClock | undefined;
 }
@@ -39,7 +39,7 @@ export interface HttpRequest {
   readonly form?: URLSearchParams;
   /**
    * Extra request headers (e.g. `Authorization: Basic ...`).
-   * @default none
+   * @default undefined (no extra headers)
    */
   readonly headers?: Readonly<Record<string, string>>;
   /**
@@ -182,7 +182,7 @@ export function parseJsonObject(text: string): Record<string, unknown> | undefin
 export interface DeadlineOptions {
   /**
    * The caller's signal.
-   * @default none
+   * @default undefined (only the deadline ends the task)
    */
   readonly signal?: AbortSignal | undefined;
   /** Milliseconds before the task fails with `ERR_TIMEOUT`. */

@@ -116,7 +116,7 @@ export interface ApiKeyOptions {
    * refresh window, or a request was rejected with 401). Runs under the credential's request
    * timeout. Errors it throws are wrapped in `ERR_SOURCE_FAILED` with the error as `cause`, so do
    * not put the key into your error messages.
-   * @default none (the key is used as is until it expires)
+   * @default undefined (the key is used as is until it expires)
    */
   rotate?:
     | ((context: ApiKeyRotateContext) => Promise<string | ApiKeyRotation> | string | ApiKeyRotation)
@@ -127,7 +127,7 @@ export interface ApiKeyOptions {
    * credential's request timeout. Errors it throws are wrapped in `ERR_SOURCE_FAILED` with the
    * error as `cause` and reported in the revoke result, so do not put the key into your error
    * messages.
-   * @default none (`revoke()` only wipes the key locally and reports `outcome: 'unsupported'`)
+   * @default undefined (`revoke()` only wipes the key locally and reports `outcome: 'unsupported'`)
    */
   revoke?: ((context: ApiKeyRevokeContext) => Promise<void> | void) | undefined;
 }

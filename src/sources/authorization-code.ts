@@ -129,7 +129,7 @@ export interface AuthorizationCodeOptions {
   /**
    * Where the server's end-session endpoint sends the browser after `logout({ endSession: true })`;
    * it must be registered for the client.
-   * @default none (the server shows its own page)
+   * @default undefined (the server shows its own page)
    */
   postLogoutRedirectUri?: string | URL | undefined;
   /**
@@ -165,29 +165,29 @@ export interface LoginOptions {
   /**
    * The OpenID Connect `prompt` (`login`, `consent`, `select_account`, `none`, space-separated).
    * Some servers (oidc-provider) issue a refresh token for `offline_access` only with `consent`.
-   * @default none
+   * @default undefined (no `prompt` is sent)
    */
   prompt?: string | undefined;
   /**
    * The `login_hint`: an e-mail address or user name to prefill.
-   * @default none
+   * @default undefined (no `login_hint` is sent)
    */
   loginHint?: string | undefined;
   /**
    * Anything JSON-serialisable to have back from `handleRedirect()` (e.g. the page to return
    * to). Kept in this tab's storage, never sent to the server.
-   * @default none
+   * @default undefined (`handleRedirect()` returns no `appState`)
    */
   appState?: unknown;
   /**
    * More authorization request parameters (`ui_locales`, `acr_values`, `resource`, ...). Those
    * tokenwarden sets itself (`state`, `nonce`, `code_challenge`, `redirect_uri`, ...) are refused.
-   * @default none
+   * @default undefined (no extra parameters)
    */
   extraParams?: Readonly<Record<string, string>> | undefined;
   /**
    * Aborts the discovery request that precedes the redirect.
-   * @default none
+   * @default undefined (not abortable)
    */
   signal?: AbortSignal | undefined;
 }
@@ -205,7 +205,7 @@ export interface LoginOptions {
 export interface HandleRedirectOptions {
   /**
    * Aborts the code exchange.
-   * @default none
+   * @default undefined (not abortable)
    */
   signal?: AbortSignal | undefined;
 }

@@ -49,12 +49,12 @@ export interface ClientAuthOptions {
   clientId: string;
   /**
    * The client secret, for `client_secret_basic` and `client_secret_post`.
-   * @default undefined
+   * @default undefined (no secret)
    */
   clientSecret?: string | ClientSecret | undefined;
   /**
    * The private key for `private_key_jwt`.
-   * @default undefined
+   * @default undefined (no `private_key_jwt`)
    */
   privateKey?: PrivateKeyInput | undefined;
   /**

@@ -28,18 +28,18 @@ import type { SourceContext } from './types.js';
 export interface ClientCredentialsOptions extends OAuthSourceOptions {
   /**
    * The scopes to request, as an array or a space-delimited string.
-   * @default none (the server's default scope)
+   * @default undefined (the server's default scope)
    */
   scope?: string | readonly string[] | undefined;
   /**
    * An `audience` parameter, for servers that select the API by audience (Auth0 and others).
-   * @default none
+   * @default undefined (no `audience` is sent)
    */
   audience?: string | undefined;
   /**
    * One or more RFC 8707 resource indicators: absolute URIs without fragment, each sent as its
    * own `resource` parameter.
-   * @default none
+   * @default undefined (no `resource` is sent)
    */
   resource?: string | URL | ReadonlyArray<string | URL> | undefined;
 }

@@ -39,7 +39,7 @@ export interface CustomTokenResult {
   expiresAt?: Date | number | undefined;
   /**
    * A refresh token to keep with the set (your function can read it back from its own store).
-   * @default none
+   * @default undefined (no refresh token)
    */
   refreshToken?: string | undefined;
   /**
@@ -49,7 +49,7 @@ export interface CustomTokenResult {
   tokenType?: string | undefined;
   /**
    * The granted scopes, as an array or a space-delimited string.
-   * @default none
+   * @default undefined (no scope recorded)
    */
   scope?: string | readonly string[] | undefined;
 }

@@ -93,7 +93,7 @@ export interface DeviceCodeOptions extends OAuthSourceOptions {
    * The scopes to request at sign-in, as an array or a space-delimited string. Ask for
    * `offline_access` (or whatever your server needs) to get a refresh token; refreshes keep the
    * granted scope.
-   * @default none (the server's default scope)
+   * @default undefined (the server's default scope)
    */
   scope?: string | readonly string[] | undefined;
   /**
@@ -106,7 +106,7 @@ export interface DeviceCodeOptions extends OAuthSourceOptions {
   /**
    * Cancels a sign-in in progress (e.g. on Ctrl+C); the flow then fails with `ERR_ABORTED`.
    * The credential's own signal (its `close()`) cancels it as well. Refreshes ignore it.
-   * @default none
+   * @default undefined (only the credential's `close()` cancels the sign-in)
    */
   signal?: AbortSignal | undefined;
 }

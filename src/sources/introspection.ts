@@ -55,12 +55,12 @@ export interface IntrospectionResult {
 export interface IntrospectOptions {
   /**
    * The `token_type_hint`.
-   * @default none
+   * @default undefined (no `token_type_hint` is sent)
    */
   hint?: TokenTypeHint | undefined;
   /**
    * Stops the request.
-   * @default undefined
+   * @default undefined (not abortable)
    */
   signal?: AbortSignal | undefined;
   /**

@@ -59,12 +59,12 @@ export interface OAuthSourceOptions {
   clientId: string;
   /**
    * The client secret (confidential clients). Kept in a private field, printed as `[REDACTED]`.
-   * @default undefined
+   * @default undefined (no secret: a public client, or `privateKey` authenticates it)
    */
   clientSecret?: string | ClientSecret | undefined;
   /**
    * The private key for `private_key_jwt` client authentication.
-   * @default undefined
+   * @default undefined (no `private_key_jwt`)
    */
   privateKey?: PrivateKeyInput | undefined;
   /**
@@ -180,7 +180,7 @@ export interface OAuthTokenSource extends TokenSource {
 export interface TokenRequestOptions {
   /**
    * The scopes asked for, recorded when the response names none.
-   * @default undefined
+   * @default undefined (no scope recorded)
    */
   readonly requestedScope?: readonly string[] | undefined;
   /**

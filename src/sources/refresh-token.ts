@@ -30,14 +30,14 @@ export interface RefreshTokenOptions extends OAuthSourceOptions {
    * The refresh token to start from (e.g. from a sign-in done elsewhere). Once the credential
    * holds a token set with a refresh token, that one is used instead, so a rotated token always
    * wins over this initial value. Kept in a private field.
-   * @default none (the credential's current token set must carry one)
+   * @default undefined (the credential's current token set must carry one)
    */
   refreshToken?: string | undefined;
   /**
    * Scopes to request on refresh. Only ever a subset of the original grant: a refresh cannot
    * widen scope (RFC 6749 §6), and without this option no `scope` parameter is sent, which keeps
    * the originally granted scope.
-   * @default none (keep the granted scope)
+   * @default undefined (keep the granted scope)
    */
   scope?: string | readonly string[] | undefined;
 }

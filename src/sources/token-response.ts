@@ -46,12 +46,12 @@ export interface ParseTokenResponseOptions {
   readonly requestedScope?: readonly string[] | undefined;
   /**
    * The credential the response is for, copied into errors.
-   * @default undefined
+   * @default undefined (errors name no credential)
    */
   readonly credentialId?: string | undefined;
   /**
    * The response, attached non-enumerably to errors so callers can read e.g. `Retry-After`.
-   * @default undefined
+   * @default undefined (errors carry no response)
    */
   readonly response?: Response | undefined;
 }

@@ -98,7 +98,10 @@ export interface StoreLease {
 export interface StoreLockOptions {
   /** How long the lock lives if its holder dies without releasing it, in milliseconds. */
   ttlMs: number;
-  /** Stop waiting for the lock. */
+  /**
+   * Stop waiting for the lock.
+   * @default undefined (wait until the store grants the lock or gives up)
+   */
   signal?: AbortSignal;
 }
 
