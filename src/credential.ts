@@ -487,7 +487,8 @@ export class Credential {
    *
    * @param options - Any ky options except `fetch`, which is always this credential's.
    * @returns A ky instance.
-   * @throws {@link InvalidArgumentError} when `prefix` is an insecure URL, or `fetch` is given.
+   * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` when `prefix` or `baseUrl` is not
+   * a valid or secure URL, or `fetch` is given.
    * @example
    * ```ts
    * const api = billing.ky({ prefix: 'https://billing.example.com/v1/', retry: 2 });
@@ -512,8 +513,13 @@ export class Credential {
    *
    * @param options - `forceRefresh` and `signal`.
    * @returns An {@link AccessToken} that prints as `[REDACTED]`.
-   * @throws {@link ReauthRequiredError} when the grant was rejected.
-   * @throws {@link TokenWardenError} with the refresh error's code otherwise.
+   * @throws {@link ReauthRequiredError} `ERR_REAUTH_REQUIRED` when the grant was rejected.
+   * @throws {@link TokenWardenError} `ERR_CLOSED` when the credential is closed, `ERR_ABORTED` when
+   * `signal` aborts, or the code of the failed refresh: from the source (`ERR_OAUTH_ERROR`,
+   * `ERR_NETWORK`, `ERR_TIMEOUT`, `ERR_HTTP_STATUS`, `ERR_INVALID_RESPONSE`,
+   * `ERR_RESPONSE_TOO_LARGE`, `ERR_SOURCE_FAILED`, ...) or from the store's refresh lock
+   * (`ERR_LOCK_TIMEOUT`, `ERR_STORE_UNAVAILABLE`). While backing off after a failure, that
+   * failure is thrown again at once.
    * @example
    * ```ts
    * const token = await billing.getToken();
@@ -535,6 +541,7 @@ export class Credential {
   /**
    * A snapshot of the credential's state, without secrets.
    * @returns The status.
+   * @throws Never.
    * @example
    * ```ts
    * if (billing.status().state === 'reauth-required') showSignIn();
@@ -577,6 +584,8 @@ export class Credential {
    * dropped and the next request obtains a token from `source`.
    *
    * @param source - The new source; the current one when omitted (e.g. after fixing a client secret elsewhere).
+   * @throws {@link TokenWardenError} `ERR_CLOSED` when the credential is closed,
+   * `ERR_INVALID_ARGUMENT` when `source` is not a token source.
    * @example
    * ```ts
    * warden.on('reauth-required', async ({ id }) => {
@@ -612,6 +621,8 @@ export class Credential {
    * `reauth-required`; one that can obtain tokens on its own (client credentials, API keys)
    * fetches a new token on its next request.
    *
+   * @throws {@link TokenWardenError} `ERR_CLOSED` when the credential is closed. A store that
+   * cannot delete the record is logged, not thrown.
    * @example
    * ```ts
    * logoutButton.onclick = async () => { await me.forget(); showSignIn(); };
@@ -713,6 +724,7 @@ export class Credential {
    * @param event - The event name.
    * @param listener - The listener.
    * @returns This credential.
+   * @throws Never.
    * @example
    * ```ts
    * billing.on('refresh-error', ({ code, retryAt }) => console.warn(code, retryAt));
@@ -728,6 +740,7 @@ export class Credential {
    * @param event - The event name.
    * @param listener - The listener.
    * @returns This credential.
+   * @throws Never.
    * @example
    * ```ts
    * billing.once('refresh', () => console.log('first token'));
@@ -743,6 +756,7 @@ export class Credential {
    * @param event - The event name.
    * @param listener - The listener; all listeners of the event when omitted.
    * @returns This credential.
+   * @throws Never.
    * @example
    * ```ts
    * billing.off('refresh', onRefresh);
@@ -756,6 +770,7 @@ export class Credential {
   /**
    * Stops this credential: timers cleared, a token request in flight aborted, listeners removed.
    * Later calls fail with `ERR_CLOSED`. Stored tokens are kept (use `revoke()` to wipe them).
+   * @throws Never: a second call does nothing, and a failed usage write is logged.
    * @example
    * ```ts
    * await billing.close();
@@ -773,12 +788,18 @@ export class Credential {
     await this.#flushMeta();
   }
 
-  /** @returns `Credential(<id>)`. */
+  /**
+   * @returns `Credential(<id>)`.
+   * @throws Never.
+   */
   toString(): string {
     return `Credential(${this.id})`;
   }
 
-  /** @returns The status, which holds no secret. */
+  /**
+   * @returns The status, which holds no secret.
+   * @throws Never.
+   */
   toJSON(): CredentialStatus {
     return this.status();
   }

@@ -164,7 +164,10 @@ export class TokenWardenError extends Error {
     Object.defineProperty(this, BRAND, { value: true, enumerable: false });
   }
 
-  /** A JSON form with the code, message and status only. */
+  /**
+   * A JSON form with the code, message and status only.
+   * @throws Never.
+   */
   toJSON(): Record<string, unknown> {
     const json: Record<string, unknown> = {
       name: this.name,
@@ -381,6 +384,7 @@ export class ReauthRequiredError extends TokenWardenError {
  *
  * @param value - Anything caught.
  * @returns `true` when `value` is a {@link TokenWardenError}.
+ * @throws Never.
  * @example
  * ```ts
  * import { isTokenWardenError } from 'tokenwarden';

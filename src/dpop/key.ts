@@ -103,7 +103,8 @@ export class DpopKey {
    * @param algorithm - `ES256` or `EdDSA`.
    * @param extractable - Whether the private key may be exported (to seal it as a JWK).
    * @returns The key.
-   * @throws {@link InvalidArgumentError} for another algorithm.
+   * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` for another algorithm. A runtime
+   * without the algorithm rejects with its own WebCrypto error.
    */
   static async generate(algorithm: DpopAlgorithm, extractable: boolean): Promise<DpopKey> {
     checkAlgorithm(algorithm);
@@ -119,6 +120,8 @@ export class DpopKey {
    * @param algorithm - The pair's algorithm, `ES256` or `EdDSA`.
    * @param pair - The CryptoKey pair.
    * @returns The key.
+   * @throws {@link TokenWardenError} `ERR_INVALID_ARGUMENT` for another algorithm,
+   * `ERR_STORE_CORRUPT` when the public key is not an EC or OKP key.
    */
   static async fromPair(algorithm: DpopAlgorithm, pair: CryptoKeyPair): Promise<DpopKey> {
     checkAlgorithm(algorithm);
@@ -138,7 +141,8 @@ export class DpopKey {
    * @param algorithm - The key's algorithm, `ES256` or `EdDSA`.
    * @param jwk - The private JWK (with its `d` member).
    * @returns The key.
-   * @throws {@link TokenWardenError} `ERR_STORE_CORRUPT` when the JWK is not such a key.
+   * @throws {@link TokenWardenError} `ERR_INVALID_ARGUMENT` for another algorithm,
+   * `ERR_STORE_CORRUPT` when the JWK is not such a key.
    */
   static async fromPrivateJwk(algorithm: DpopAlgorithm, jwk: JWK): Promise<DpopKey> {
     checkAlgorithm(algorithm);
@@ -172,7 +176,10 @@ export class DpopKey {
     return { privateKey: this.#privateKey, publicKey: this.#publicKey };
   }
 
-  /** The private JWK, for sealing into a store; `undefined` when not extractable. */
+  /**
+   * The private JWK, for sealing into a store; `undefined` when not extractable.
+   * @throws Never.
+   */
   exportPrivateJwk(): JWK | undefined {
     return this.#privateJwk === undefined ? undefined : { ...this.#privateJwk };
   }
@@ -197,17 +204,26 @@ export class DpopKey {
       .sign(this.#privateKey);
   }
 
-  /** @returns The non-secret description. */
+  /**
+   * @returns The non-secret description.
+   * @throws Never.
+   */
   info(): DpopKeyInfo {
     return { algorithm: this.algorithm, thumbprint: this.thumbprint };
   }
 
-  /** @returns The non-secret description. */
+  /**
+   * @returns The non-secret description.
+   * @throws Never.
+   */
   toJSON(): DpopKeyInfo {
     return this.info();
   }
 
-  /** @returns `DpopKey(<algorithm>, <thumbprint>)`, never the key. */
+  /**
+   * @returns `DpopKey(<algorithm>, <thumbprint>)`, never the key.
+   * @throws Never.
+   */
   toString(): string {
     return `DpopKey(${this.algorithm}, ${this.thumbprint})`;
   }

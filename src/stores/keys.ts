@@ -36,24 +36,35 @@ export interface KeyProvider {
   /**
    * The key new records are sealed with; created on first use where the provider can.
    * @returns The current key.
-   * @throws {@link TokenWardenError} `ERR_KEY_UNAVAILABLE` when there is no usable key.
+   * @throws {@link TokenWardenError} `ERR_KEY_UNAVAILABLE` when there is no usable key,
+   * `ERR_STORE_UNAVAILABLE` when the place the key is kept cannot be reached (an unset variable, a
+   * locked keychain), `ERR_UNSUPPORTED` when the runtime lacks what the provider needs.
    */
   current(): Promise<SealingKey>;
   /**
    * A key by id: the current one, or one retained during a rotation.
    * @param kid - The key id from a record's header.
    * @returns The key, or `undefined` when unknown.
+   * @throws {@link TokenWardenError} with the codes of {@link KeyProvider.current} when the
+   * provider cannot reach its keys (`ERR_KEY_UNAVAILABLE`, `ERR_STORE_UNAVAILABLE`,
+   * `ERR_UNSUPPORTED`).
    */
   find(kid: string): Promise<SealingKey | undefined>;
   /**
    * Makes a new key current, keeping the previous one findable until {@link KeyProvider.retire}.
    * @param next - New key material, for providers that cannot create keys themselves.
    * @returns The new current key.
+   * @throws {@link TokenWardenError} `ERR_INVALID_ARGUMENT` when `next` is missing or not 32 bytes
+   * for a provider that cannot create keys (`staticKey`, `envKey`), or is given to one that
+   * creates its own; the codes of {@link KeyProvider.current} when the keys cannot be reached.
    */
   rotate(next?: KeyInput): Promise<SealingKey>;
   /**
    * Forgets a key that no record uses any more.
    * @param kid - The key id.
+   * @throws {@link TokenWardenError} with the codes of {@link KeyProvider.current} when the
+   * provider cannot reach its keys (`ERR_KEY_UNAVAILABLE`, `ERR_STORE_UNAVAILABLE`,
+   * `ERR_UNSUPPORTED`).
    */
   retire(kid: string): Promise<void>;
 }
@@ -109,7 +120,7 @@ export function randomKid(): string {
  *
  * @param input - 32 bytes or their base64url form.
  * @returns A {@link KeyProvider}.
- * @throws {@link InvalidArgumentError} when the key is not 32 bytes.
+ * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` when the key is not 32 bytes.
  * @example
  * ```ts
  * import { staticKey } from 'tokenwarden';
