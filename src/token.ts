@@ -106,6 +106,7 @@ export class TokenSet implements TokenSetInfo {
   /**
    * The raw access token. Call it only where the token must leave tokenwarden.
    * @returns The access token.
+   * @throws Never.
    */
   revealAccessToken(): string {
     return this.#accessToken;
@@ -114,6 +115,7 @@ export class TokenSet implements TokenSetInfo {
   /**
    * The raw refresh token, if any.
    * @returns The refresh token or `undefined`.
+   * @throws Never.
    */
   revealRefreshToken(): string | undefined {
     return this.#refreshToken;
@@ -122,6 +124,7 @@ export class TokenSet implements TokenSetInfo {
   /**
    * The raw ID token, if any.
    * @returns The ID token or `undefined`.
+   * @throws Never.
    */
   revealIdToken(): string | undefined {
     return this.#idToken;
@@ -132,6 +135,7 @@ export class TokenSet implements TokenSetInfo {
    * response carried none.
    * @param patch - The fields to replace.
    * @returns A new token set.
+   * @throws Never.
    */
   with(patch: Partial<TokenSetInit>): TokenSet {
     return new TokenSet({
@@ -147,7 +151,10 @@ export class TokenSet implements TokenSetInfo {
     });
   }
 
-  /** The non-secret facts of this set. */
+  /**
+   * The non-secret facts of this set.
+   * @throws Never.
+   */
   info(): TokenSetInfo {
     const info: { -readonly [K in keyof TokenSetInfo]: TokenSetInfo[K] } = {
       tokenType: this.tokenType,
@@ -160,12 +167,18 @@ export class TokenSet implements TokenSetInfo {
     return info;
   }
 
-  /** @returns `'[REDACTED]'`. */
+  /**
+   * @returns `'[REDACTED]'`.
+   * @throws Never.
+   */
   toString(): string {
     return REDACTED;
   }
 
-  /** @returns The non-secret facts, with the secrets as `'[REDACTED]'`. */
+  /**
+   * @returns The non-secret facts, with the secrets as `'[REDACTED]'`.
+   * @throws Never.
+   */
   toJSON(): Record<string, unknown> {
     return {
       ...this.info(),
@@ -223,17 +236,24 @@ export class AccessToken {
    * The raw token. This is the only way to read it; prefer `credential.fetch`/`ky`, which
    * enforce the origin, transport and redirect policy.
    * @returns The raw access token.
+   * @throws Never.
    */
   reveal(): string {
     return this.#value;
   }
 
-  /** @returns `'[REDACTED]'`. */
+  /**
+   * @returns `'[REDACTED]'`.
+   * @throws Never.
+   */
   toString(): string {
     return REDACTED;
   }
 
-  /** @returns The metadata with the value as `'[REDACTED]'`. */
+  /**
+   * @returns The metadata with the value as `'[REDACTED]'`.
+   * @throws Never.
+   */
   toJSON(): Record<string, unknown> {
     return {
       credentialId: this.credentialId,

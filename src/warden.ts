@@ -98,18 +98,21 @@ export interface Warden {
    * @param id - A unique id (letters, digits, `.`, `_`, `:`, `-`; at most 128 characters).
    * @param options - Source, allowed origins and tuning.
    * @returns The credential.
-   * @throws {@link InvalidArgumentError} for a duplicate or malformed id or bad options.
+   * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` for a duplicate or malformed id,
+   * bad options, or a closed warden.
    */
   register(id: string, options: CredentialOptions): Credential;
   /**
    * Looks a registered credential up.
    * @param id - The credential id.
    * @returns The credential, or `undefined`.
+   * @throws Never.
    */
   get(id: string): Credential | undefined;
   /**
    * Lists the registered credentials.
    * @returns The credentials, in registration order.
+   * @throws Never.
    */
   credentials(): Credential[];
   /**
@@ -117,6 +120,7 @@ export interface Warden {
    * @param event - The event name.
    * @param listener - Receives the event's payload.
    * @returns This warden.
+   * @throws Never.
    */
   on<K extends keyof WardenEvents>(event: K, listener: (...args: WardenEvents[K]) => void): Warden;
   /**
@@ -124,6 +128,7 @@ export interface Warden {
    * @param event - The event name.
    * @param listener - Receives the event's payload, once.
    * @returns This warden.
+   * @throws Never.
    */
   once<K extends keyof WardenEvents>(
     event: K,
@@ -134,6 +139,7 @@ export interface Warden {
    * @param event - The event name.
    * @param listener - The listener to remove.
    * @returns This warden.
+   * @throws Never.
    */
   off<K extends keyof WardenEvents>(
     event: K,
@@ -145,6 +151,8 @@ export interface Warden {
    * rejects half-way: a credential that fails is reported in its own result.
    * @param options - An abort signal and the 503 retry bounds, for every credential.
    * @returns One result per credential, in registration order.
+   * @throws Never: a credential that cannot be revoked (e.g. closed) gets a `failed` result with
+   * the error's code.
    * @example
    * ```ts
    * const results = await warden.revokeAll();
@@ -161,6 +169,7 @@ export interface Warden {
    * origin only (at most 100 origins per credential, the rest under `"(other)"`), never per URL.
    * Figures are cumulative from registration; `close()` drops them.
    * @returns A new snapshot object.
+   * @throws Never.
    * @example
    * ```ts
    * const { credentials } = warden.metrics();
@@ -175,7 +184,8 @@ export interface Warden {
    * uses it; so can any exporter of your own.
    * @param observer - An object with optional `request` and `event` methods.
    * @returns A function that removes the observer.
-   * @throws {@link InvalidArgumentError} when `observer` is not an object or the warden is closed.
+   * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` when `observer` is not an object or
+   * the warden is closed.
    * @example
    * ```ts
    * let serverErrors = 0;
@@ -195,6 +205,7 @@ export interface Warden {
    * counts, state and a fingerprint of the access token — never a token. A record that fails its
    * integrity check or cannot be decrypted is listed as `'unreadable'` instead of failing the call.
    * @returns One {@link InventoryEntry} per credential or record.
+   * @throws Never: a store that cannot be listed or read marks the entries with the error's code.
    * @example
    * ```ts
    * for (const { id, state, sourceKind, lastUsedAt, fingerprint } of await warden.inventory()) {
@@ -211,7 +222,8 @@ export interface Warden {
    * each finding says what was done, and the call never rejects half-way.
    * @param options - Thresholds, the audit time, and whether to act.
    * @returns The findings, grouped by credential in inventory order.
-   * @throws {@link InvalidArgumentError} for a malformed duration or time.
+   * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` (a rejection) for a malformed
+   * duration or time. Failures while acting are reported in the findings, not thrown.
    * @example
    * ```ts
    * const findings = await warden.audit({ idleFor: '30d', maxAge: '90d', revoke: true });
@@ -222,6 +234,7 @@ export interface Warden {
   /**
    * Closes every credential (timers cleared, token requests in flight aborted), removes every
    * listener and closes the store. A Node process with nothing else to do exits right after.
+   * @throws Never, unless a custom store's own `close()` rejects; a second call does nothing.
    */
   close(): Promise<void>;
 }
@@ -233,7 +246,9 @@ const ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
  *
  * @param options - Store, logger, credential defaults.
  * @returns A {@link Warden}.
- * @throws {@link InvalidArgumentError} for bad options, or `ERR_UNSUPPORTED` when no `fetch` exists.
+ * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` for bad options (a store that is not
+ * a `TokenStore`, a logger that is not a function, malformed anomaly thresholds), or when no
+ * `fetch` exists and no `customFetch` is given.
  * @example
  * ```ts
  * import { createWarden, clientCredentials } from 'tokenwarden';

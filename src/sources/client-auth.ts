@@ -91,7 +91,7 @@ export class ClientSecret {
 
   /**
    * @param value - The secret.
-   * @throws {@link InvalidArgumentError} when it is not a non-empty string.
+   * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` when it is not a non-empty string.
    */
   constructor(value: string) {
     if (typeof value !== 'string' || value === '') {
@@ -104,17 +104,24 @@ export class ClientSecret {
   /**
    * The raw secret, for the token request only.
    * @returns The secret.
+   * @throws Never.
    */
   reveal(): string {
     return this.#value;
   }
 
-  /** @returns `'[REDACTED]'`. */
+  /**
+   * @returns `'[REDACTED]'`.
+   * @throws Never.
+   */
   toString(): string {
     return REDACTED;
   }
 
-  /** @returns `'[REDACTED]'`. */
+  /**
+   * @returns `'[REDACTED]'`.
+   * @throws Never.
+   */
   toJSON(): string {
     return REDACTED;
   }

@@ -53,7 +53,10 @@ export interface TokenHeader {
  * ```
  */
 export interface SkewClock {
-  /** Local time, epoch milliseconds. */
+  /**
+   * Local time, epoch milliseconds.
+   * @throws Never.
+   */
   now(): number;
   /** The learned offset, server minus local, in milliseconds (0 until learned). */
   readonly skewMs: number;
@@ -61,6 +64,7 @@ export interface SkewClock {
    * Feeds one observation: a response's `Date` header and the local time it arrived.
    * @param dateHeader - The response's `Date` header, or `null`.
    * @param receivedAt - The local time the response arrived, epoch milliseconds.
+   * @throws Never.
    */
   observe(dateHeader: string | null, receivedAt: number): void;
 }
@@ -122,6 +126,8 @@ export interface DpopContext {
   /**
    * The RFC 7638 SHA-256 thumbprint of the credential's public key, base64url (for example the
    * `dpop_jkt` of an authorization request). Creates the key when the credential has none yet.
+   * @throws Never with a tokenwarden error: creating the key can only fail with the
+   * runtime's own WebCrypto error.
    */
   thumbprint(): Promise<string>;
   /** Whether a `Bearer` answer to a DPoP token request is accepted (a downgrade). */
@@ -135,6 +141,8 @@ export interface DpopContext {
    * @param url - The request URL.
    * @param accessToken - The access token the request carries (resource requests).
    * @returns The compact JWS for the `DPoP` header.
+   * @throws Never with a tokenwarden error: creating the key can only fail with the
+   * runtime's own WebCrypto error.
    */
   proof(
     server: 'authorization' | 'resource',
@@ -148,6 +156,7 @@ export interface DpopContext {
    * @param server - The kind of server.
    * @param url - The request URL.
    * @returns The nonce, or `undefined`.
+   * @throws Never.
    */
   nonce(server: 'authorization' | 'resource', url: URL): string | undefined;
   /**
@@ -156,6 +165,7 @@ export interface DpopContext {
    * @param url - The request URL.
    * @param headers - The response headers.
    * @returns Whether the nonce changed.
+   * @throws Never.
    */
   learn(server: 'authorization' | 'resource', url: URL, headers: Headers): boolean;
 }
@@ -199,13 +209,20 @@ export interface TokenSource {
   readonly kind: SourceKind;
   /** Where the token goes. `Authorization` with the token type as scheme when omitted. */
   readonly header?: TokenHeader;
-  /** Non-secret description for inventories. */
+  /**
+   * Non-secret description for inventories.
+   * @throws Never.
+   */
   info(): SourceInfo;
   /**
    * Obtains a fresh token set (a first token, a refresh, a rotation).
    * @param context - Current tokens, signal, fetch and limits from the credential.
    * @returns A validated token set.
-   * @throws {@link TokenWardenError} with a stable code on every failure.
+   * @throws {@link TokenWardenError} with the code of what failed. The built-in sources use
+   * `ERR_OAUTH_ERROR`, `ERR_REAUTH_REQUIRED`, `ERR_NETWORK`, `ERR_TIMEOUT`, `ERR_HTTP_STATUS`,
+   * `ERR_INVALID_RESPONSE`, `ERR_RESPONSE_TOO_LARGE`, `ERR_ISSUER_MISMATCH`, `ERR_ABORTED` and
+   * `ERR_SOURCE_FAILED`; the credential reports anything else a source throws as
+   * `ERR_SOURCE_FAILED`.
    */
   obtain(context: SourceContext): Promise<TokenSet>;
   /**
@@ -223,6 +240,8 @@ export interface TokenSource {
    * a user's sign-in produced, outside any refresh. A source that can serve one credential only
    * throws {@link InvalidArgumentError} when bound a second time.
    * @param binding - The credential's side of the binding.
+   * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` when a source that serves one
+   * credential is bound a second time.
    */
   attach?(binding: SourceBinding): void;
   /**
@@ -267,13 +286,17 @@ export interface SourceBinding {
    * The context for a token request the source makes on its own (a code exchange): the
    * credential's fetch, timeout, limits and clock, and its current token set.
    * @param signal - Aborts the request; the credential's own close aborts it as well.
+   * @throws Never.
    */
   context(signal?: AbortSignal | null): SourceContext;
   /**
    * Stores `tokens` as the credential's token set and starts using it: replaces any set held,
    * clears the `reauth-required` state, emits `refresh` (reason `initial`).
    * @param tokens - A validated token set.
-   * @throws {@link TokenWardenError} when the credential is closed or the store fails.
+   * @throws {@link TokenWardenError} `ERR_CLOSED` when the credential is closed,
+   * `ERR_INVALID_ARGUMENT` when `tokens` is not a {@link TokenSet}, `ERR_STORE_CONFLICT` when
+   * other writers kept replacing the stored set, or the store's code when it fails
+   * (`ERR_LOCK_TIMEOUT`, `ERR_STORE_UNAVAILABLE`, `ERR_KEY_UNAVAILABLE`).
    */
   install(tokens: TokenSet): Promise<void>;
 }
