@@ -53,6 +53,7 @@ export interface ApiKeyRevokeContext {
   /**
    * The key to revoke (the one in use, which a `rotate` may have replaced since start-up).
    * @returns The raw key.
+   * @throws Never.
    */
   revealKey(): string;
 }
@@ -156,7 +157,8 @@ const RESERVED_HEADERS = new Set([
  *
  * @param options - The key, header, scheme, expiry and rotate callback.
  * @returns The token source; its `header` tells the credential where the key goes.
- * @throws {@link InvalidArgumentError} for a malformed key, header name or scheme.
+ * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` for a malformed key, header name or
+ * scheme.
  * @example
  * ```ts
  * import { apiKey } from 'tokenwarden';

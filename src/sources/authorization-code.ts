@@ -333,8 +333,11 @@ export interface AuthorizationCodeSource extends OAuthTokenSource {
    * URL, the verifier never does).
    * @param options - `prompt`, `loginHint`, `appState`, extra parameters, signal.
    * @returns When the browser has been sent away (the page is then unloading).
-   * @throws {@link InvalidArgumentError} for bad options or an unregistered source;
-   * {@link TokenWardenError} from discovery, or `ERR_UNSUPPORTED` when the server lacks S256.
+   * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` for bad options or a source not
+   * registered with a credential; {@link TokenWardenError} `ERR_UNSUPPORTED` when there is no
+   * `sessionStorage` (and no `storage` option) or the server lacks S256, or the discovery
+   * request's code (`ERR_NETWORK`, `ERR_TIMEOUT`, `ERR_HTTP_STATUS`, `ERR_INVALID_RESPONSE`,
+   * `ERR_RESPONSE_TOO_LARGE`, `ERR_REDIRECT`, `ERR_ISSUER_MISMATCH`, `ERR_ABORTED`).
    */
   login(options?: LoginOptions): Promise<void>;
   /**
@@ -355,6 +358,7 @@ export interface AuthorizationCodeSource extends OAuthTokenSource {
    * and a `code` or an `error`.
    * @param url - The URL to test.
    * @returns `true` when `handleRedirect(url)` should be called.
+   * @throws Never: a URL that cannot be parsed is not a redirect.
    */
   isRedirect(url?: string | URL): boolean;
   /**
@@ -364,7 +368,9 @@ export interface AuthorizationCodeSource extends OAuthTokenSource {
    * @param credential - The credential this source is registered with.
    * @param options - Revocation options and `endSession`.
    * @returns The revocation result and the end-session outcome.
-   * @throws {@link InvalidArgumentError} when `credential` is not this source's.
+   * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` when `credential` is not this
+   * source's, or the source is not registered; {@link TokenWardenError} `ERR_CLOSED` when the
+   * credential is closed. Revocation and end-session failures are reported in the result.
    */
   logout(credential: Credential, options?: LogoutOptions): Promise<LogoutResult>;
 }
@@ -393,7 +399,7 @@ export interface AuthorizationCodeSource extends OAuthTokenSource {
  *
  * @param options - Issuer, client id, redirect URI, scopes, ID token checks.
  * @returns The source, to register with one credential.
- * @throws {@link InvalidArgumentError} for invalid options.
+ * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` for invalid options.
  * @example
  * ```ts
  * import { authorizationCode, createWarden } from 'tokenwarden';

@@ -53,7 +53,7 @@ export interface ClientCredentialsOptions extends OAuthSourceOptions {
  *
  * @param options - Issuer or token endpoint, client authentication, scope, audience, resource.
  * @returns The token source (with `revoke` for RFC 7009).
- * @throws {@link InvalidArgumentError} for invalid options.
+ * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` for invalid options.
  * @example
  * ```ts
  * import { createWarden, clientCredentials } from 'tokenwarden';

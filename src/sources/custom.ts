@@ -132,7 +132,7 @@ export interface CustomSourceOptions {
  * @param fn - Returns `{ accessToken, expiresIn? | expiresAt?, refreshToken?, tokenType?, scope? }`.
  * @param options - The header and scheme, when not `Authorization: Bearer`.
  * @returns The token source.
- * @throws {@link InvalidArgumentError} when `fn` is not a function or the header is malformed.
+ * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` when `fn` is not a function or the header is malformed.
  * @example
  * ```ts
  * import { customSource } from 'tokenwarden';

@@ -132,7 +132,7 @@ export interface DeviceCodeOptions extends OAuthSourceOptions {
  * @param options - Issuer or endpoints, client authentication (a public client by default),
  * scope, `onPrompt`, `signal`.
  * @returns The token source (with `revoke` for RFC 7009).
- * @throws {@link InvalidArgumentError} for invalid options.
+ * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` for invalid options.
  * @example
  * ```ts
  * import { createWarden, deviceCode } from 'tokenwarden';

@@ -127,6 +127,7 @@ export async function discover(
  * Forgets cached discovery results, e.g. after an authorization server moved its endpoints.
  *
  * @param issuer - One issuer to forget; all when omitted.
+ * @throws Never.
  * @example
  * ```ts
  * clearDiscoveryCache('https://auth.example.com');

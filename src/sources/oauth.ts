@@ -144,6 +144,9 @@ export interface OAuthTokenSource extends TokenSource {
    * Resolves the endpoints (runs discovery on first use, then from cache).
    * @param context - The credential's context.
    * @returns The endpoints.
+   * @throws {@link TokenWardenError} from discovery, when the endpoints are not configured:
+   * `ERR_NETWORK`, `ERR_TIMEOUT`, `ERR_ABORTED`, `ERR_HTTP_STATUS`, `ERR_REDIRECT`,
+   * `ERR_RESPONSE_TOO_LARGE`, `ERR_INVALID_RESPONSE`, `ERR_ISSUER_MISMATCH`.
    */
   endpoints(context: SourceContext): Promise<OAuthEndpoints>;
   /**

@@ -54,7 +54,7 @@ export interface RefreshTokenOptions extends OAuthSourceOptions {
  *
  * @param options - Issuer or token endpoint, client authentication, initial refresh token, scope.
  * @returns The token source (with `revoke` for RFC 7009).
- * @throws {@link InvalidArgumentError} for invalid options.
+ * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` for invalid options.
  * @example
  * ```ts
  * import { refreshToken } from 'tokenwarden';

@@ -78,7 +78,7 @@ export interface ParseTokenResponseOptions {
  * @param bodyText - The body as text (already size-capped by the caller).
  * @param options - Receipt time, default lifetime, skew, expected type and requested scope.
  * @returns The validated token set.
- * @throws {@link OAuthError} for an RFC 6749 §5.2 error body.
+ * @throws {@link OAuthError} `ERR_OAUTH_ERROR` for an RFC 6749 §5.2 error body.
  * @throws {@link TokenWardenError} `ERR_HTTP_STATUS` for another non-200 status,
  * `ERR_INVALID_RESPONSE` for a 200 that is not a valid token response. Nothing else is thrown.
  * @example
