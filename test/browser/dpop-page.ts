@@ -14,6 +14,15 @@ import {
   isTokenWardenError,
   type Warden,
 } from '../../src/index.js';
+import {
+  type DumpedDatabase,
+  done,
+  dumpDatabases,
+  type KeyFacts,
+  keyFacts,
+  openDatabase,
+  serialise,
+} from './idb-dump.js';
 
 /** What the test passes to {@link DpopPageApi.setup}. */
 export interface DpopSetup {
@@ -53,23 +62,6 @@ export interface CallResult {
 export interface DpopEvent {
   readonly event: string;
   readonly payload: unknown;
-}
-
-/** Every object store of one database, as raw as script can read it. */
-export interface DumpedDatabase {
-  readonly name: string;
-  readonly stores: readonly {
-    readonly name: string;
-    readonly entries: readonly { readonly key: unknown; readonly value: unknown }[];
-  }[];
-}
-
-/** A CryptoKey's facts (the key itself never leaves the page). */
-export interface KeyFacts {
-  readonly type: string;
-  readonly extractable: boolean;
-  readonly algorithm: unknown;
-  readonly usages: readonly string[];
 }
 
 /** What the page finds out about the DPoP key pair stored in the key database. */
@@ -134,23 +126,8 @@ const queue: GivenToken[] = [];
 const issued: Issue[] = [];
 const events: DpopEvent[] = [];
 
-function done<T>(request: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
-function rawOpen(name: string): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
-    const request = indexedDB.open(name);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
 async function rawRead(name: string, storeName: string, key: IDBValidKey): Promise<unknown> {
-  const db = await rawOpen(name);
+  const db = await openDatabase(name);
   try {
     if (!db.objectStoreNames.contains(storeName)) return undefined;
     return await done(db.transaction(storeName).objectStore(storeName).get(key));
@@ -160,42 +137,13 @@ async function rawRead(name: string, storeName: string, key: IDBValidKey): Promi
 }
 
 async function rawKeys(name: string, storeName: string): Promise<IDBValidKey[]> {
-  const db = await rawOpen(name);
+  const db = await openDatabase(name);
   try {
     if (!db.objectStoreNames.contains(storeName)) return [];
     return await done(db.transaction(storeName).objectStore(storeName).getAllKeys());
   } finally {
     db.close();
   }
-}
-
-const facts = (key: CryptoKey): KeyFacts => ({
-  type: key.type,
-  extractable: key.extractable,
-  algorithm: JSON.parse(JSON.stringify(key.algorithm)),
-  usages: [...key.usages],
-});
-
-/** Renders a stored value as JSON, keeping everything a leak could hide in. */
-function serialise(value: unknown, depth = 0): unknown {
-  if (depth > 8) return '[too deep]';
-  if (value instanceof CryptoKey) return { CryptoKey: facts(value) };
-  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
-    const bytes =
-      value instanceof ArrayBuffer
-        ? new Uint8Array(value)
-        : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-    // Latin-1 keeps every byte, so a token stored as bytes still reads as the token.
-    return { bytes: String.fromCharCode(...bytes) };
-  }
-  if (value instanceof Date) return { Date: value.toISOString() };
-  if (Array.isArray(value)) return value.map((item) => serialise(item, depth + 1));
-  if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [key, serialise(item, depth + 1)]),
-    );
-  }
-  return value;
 }
 
 function requireCredential(): Credential {
@@ -278,8 +226,8 @@ const api: DpopPageApi = {
       stored: {
         isCryptoKeyPair: true,
         members: Object.keys(value).sort(),
-        privateKey: facts(privateKey),
-        publicKey: facts(publicKey),
+        privateKey: keyFacts(privateKey),
+        publicKey: keyFacts(publicKey),
         exportJwk: await attempt('jwk'),
         exportPkcs8: await attempt('pkcs8'),
         publicThumbprint: await calculateJwkThumbprint(
@@ -307,31 +255,7 @@ const api: DpopPageApi = {
     }
     throw new Error(`no key of the ring opens the record of ${id}`);
   },
-  async dump() {
-    const names = (await indexedDB.databases()).map((info) => info.name ?? '').sort();
-    const databases: DumpedDatabase[] = [];
-    for (const name of names) {
-      const db = await rawOpen(name);
-      try {
-        const stores = [];
-        for (const storeName of [...db.objectStoreNames]) {
-          const objects = db.transaction(storeName).objectStore(storeName);
-          const [keys, values] = await Promise.all([
-            done(objects.getAllKeys()),
-            done(objects.getAll()),
-          ]);
-          stores.push({
-            name: storeName,
-            entries: keys.map((key, i) => ({ key: serialise(key), value: serialise(values[i]) })),
-          });
-        }
-        databases.push({ name, stores });
-      } finally {
-        db.close();
-      }
-    }
-    return databases;
-  },
+  dump: () => dumpDatabases(),
   async close() {
     await warden?.close();
     warden = undefined;

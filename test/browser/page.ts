@@ -12,6 +12,7 @@ import {
   type SealedStore,
   type Warden,
 } from '../../src/index.js';
+import { type DumpedDatabase, done, dumpDatabases } from './idb-dump.js';
 
 /** What the test passes to {@link PageApi.setup}. */
 export interface PageSetup {
@@ -27,16 +28,6 @@ export interface PageSetup {
 export interface PageEvent {
   readonly event: string;
   readonly payload: unknown;
-}
-
-/** Every object store of one database, as raw as script can read it. */
-export interface DumpedDatabase {
-  readonly name: string;
-  readonly version: number;
-  readonly stores: readonly {
-    readonly name: string;
-    readonly entries: readonly { readonly key: unknown; readonly value: unknown }[];
-  }[];
 }
 
 /** What the page finds out about the keys in the key database. */
@@ -101,13 +92,6 @@ let resource = '';
 const events: PageEvent[] = [];
 const logs: LogRecord[] = [];
 
-function done<T>(request: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
 function rawOpen(name: string, version?: number): Promise<IDBDatabase> {
   return new Promise((resolve, reject) => {
     const request = version === undefined ? indexedDB.open(name) : indexedDB.open(name, version);
@@ -135,37 +119,6 @@ async function rawRead(database: string, storeName: string, key: string): Promis
   } finally {
     db.close();
   }
-}
-
-/** Renders a stored value as JSON, keeping everything a leak could hide in. */
-function serialise(value: unknown, depth = 0): unknown {
-  if (depth > 8) return '[too deep]';
-  if (value instanceof CryptoKey) {
-    return {
-      CryptoKey: {
-        type: value.type,
-        extractable: value.extractable,
-        algorithm: value.algorithm,
-        usages: value.usages,
-      },
-    };
-  }
-  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
-    const bytes =
-      value instanceof ArrayBuffer
-        ? new Uint8Array(value)
-        : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-    // Latin-1 keeps every byte, so a token stored as bytes still reads as the token.
-    return { bytes: String.fromCharCode(...bytes) };
-  }
-  if (value instanceof Date) return { Date: value.toISOString() };
-  if (Array.isArray(value)) return value.map((item) => serialise(item, depth + 1));
-  if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [key, serialise(item, depth + 1)]),
-    );
-  }
-  return value;
 }
 
 const api: PageApi = {
@@ -205,30 +158,9 @@ const api: PageApi = {
   events: () => events,
   logs: () => logs,
   async dump() {
-    const listed = await indexedDB.databases();
-    const names = listed.map((info) => info.name ?? '').sort();
-    const databases: DumpedDatabase[] = [];
-    for (const name of names) {
-      const db = await rawOpen(name);
-      try {
-        const stores = [];
-        for (const storeName of [...db.objectStoreNames]) {
-          const objects = db.transaction(storeName).objectStore(storeName);
-          const [keys, values] = await Promise.all([
-            done(objects.getAllKeys()),
-            done(objects.getAll()),
-          ]);
-          stores.push({
-            name: storeName,
-            entries: keys.map((key, i) => ({ key: serialise(key), value: serialise(values[i]) })),
-          });
-        }
-        databases.push({ name, version: db.version, stores });
-      } finally {
-        db.close();
-      }
-    }
-    return { names, databases };
+    // Through rawOpen, so the dump's own connections are not taken for the library's.
+    const databases = await dumpDatabases((name) => rawOpen(name));
+    return { names: databases.map((db) => db.name), databases };
   },
   async keyReport() {
     const ring = (await rawRead(KEYS_DB, 'keys', 'ring')) as
