@@ -70,7 +70,8 @@ export interface KeychainKeyOptions {
  *
  * @param options - The keychain service and account names.
  * @returns A {@link KeyProvider} of kind `keychain`.
- * @throws {@link index!InvalidArgumentError} (synchronously) for a malformed service or account.
+ * @throws {@link index!InvalidArgumentError} `ERR_INVALID_ARGUMENT` (synchronously) for a malformed
+ * service or account.
  * @throws {@link index!TokenWardenError} from its methods: `ERR_UNSUPPORTED` when `@napi-rs/keyring`
  *   is not installed (the message says `npm install @napi-rs/keyring`); `ERR_STORE_UNAVAILABLE`
  *   when the keychain cannot be used (no Secret Service or D-Bus session bus, a locked keyring),
@@ -212,7 +213,8 @@ export interface KeychainStoreOptions {
  *
  * @param options - The keychain service name and, optionally, another key.
  * @returns A {@link SealedStore} of kind `keychain`.
- * @throws {@link index!InvalidArgumentError} (synchronously) for a malformed service or key.
+ * @throws {@link index!InvalidArgumentError} `ERR_INVALID_ARGUMENT` (synchronously) for a malformed
+ * service or key.
  * @throws {@link index!TokenWardenError} from its methods: `ERR_UNSUPPORTED` when `@napi-rs/keyring`
  *   is not installed (the message says `npm install @napi-rs/keyring`); `ERR_STORE_UNAVAILABLE`
  *   when the keychain cannot be used (no Secret Service or D-Bus session bus, a locked keyring),

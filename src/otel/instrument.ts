@@ -109,6 +109,7 @@ export interface WardenInstrumentation {
   /**
    * Stops recording: removes the observer from the warden. Data already recorded stays with
    * the SDK (flush it through your reader). Calling it again does nothing.
+   * @throws Never.
    */
   close(): void;
 }
@@ -158,7 +159,8 @@ function originAttributes(origin: string): OriginAttributes {
  * @param warden - The warden to observe (or anything with a warden's `observe` method).
  * @param options - The meter provider or meter, and how to record credential ids.
  * @returns A handle whose `close()` stops recording.
- * @throws {@link index!InvalidArgumentError} for bad options, or when the warden is closed.
+ * @throws {@link index!InvalidArgumentError} `ERR_INVALID_ARGUMENT` for bad options, or when the
+ * warden is closed.
  * @see https://opentelemetry.io/docs/specs/semconv/http/http-metrics/#metric-httpclientrequestduration
  * @example
  * ```ts

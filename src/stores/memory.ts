@@ -10,6 +10,9 @@ import type { StoredRecord, TokenStore } from './types.js';
  * refresh once between them.
  *
  * @returns A {@link TokenStore}.
+ * @throws Never. Of its methods, only `set` rejects, with `ERR_STORE_CONFLICT` when its
+ * `expectedVersion` no longer holds, and `lock`, with `ERR_INVALID_ARGUMENT` for a TTL that is not
+ * positive or `ERR_ABORTED` when its signal aborts.
  * @example
  * ```ts
  * import { createWarden, memoryStore } from 'tokenwarden';
