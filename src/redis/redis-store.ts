@@ -104,7 +104,7 @@ interface Layout {
  *
  * @param options - The client, the key, and optionally the prefix and the timeout.
  * @returns A {@link SealedStore} of kind `redis`, with `lock`, `watch` and `rotateKey()`.
- * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` for a missing client or key, a
+ * @throws An {@link InvalidArgumentError} (`ERR_INVALID_ARGUMENT`) for a missing client or key, a
  *   malformed prefix or timeout, or a Redis Cluster client whose prefix has no hash tag. Its
  *   methods reject as {@link index!TokenStore} says, with `ERR_STORE_UNAVAILABLE` when Redis does
  *   not answer in time.
