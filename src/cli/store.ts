@@ -1,9 +1,10 @@
 // Opens the store the command line names, for an operator: read-only until a command deletes
 // on purpose. The library's stores heal themselves for applications (a record that fails to
-// open is deleted and fetched again; an unusable key wipes the store), but an operator who
-// typed the wrong key must get an error, not an empty store. So the CLI puts the same sealed
-// store over a guarded backend: nothing is removed or cleared as a side effect of reading, and
-// a record under an unknown key is an error (as in a shared store) instead of being deleted.
+// open is deleted and fetched again; an unusable key wipes a store of one process), but an
+// operator who typed the wrong key must get an error, not an empty store. So the CLI puts the
+// same sealed store over a guarded backend: nothing is removed or cleared as a side effect of
+// reading, and a record under an unknown key is an error (as in a shared store) instead of
+// being deleted.
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { TokenWardenError } from '../errors.js';

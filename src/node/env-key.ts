@@ -16,8 +16,8 @@ import { type KeyProvider, keyUnavailable, redacted, staticKey } from '../stores
  * @throws An {@link InvalidArgumentError} when `name` is not a variable name. At first use, the
  *   provider throws {@link TokenWardenError}, naming the variable (never its value):
  *   `ERR_STORE_UNAVAILABLE` when it is unset (the stored records are kept for a process that has
- *   it), `ERR_KEY_UNAVAILABLE` when it does not hold 32 base64url bytes (the key is unusable, so
- *   the store is wiped).
+ *   it), `ERR_KEY_UNAVAILABLE` when it does not hold 32 base64url bytes (the key is unusable: a
+ *   store of this process alone is wiped; a file or Redis store, shared, is left as it is).
  * @example
  * ```ts
  * import { createWarden } from 'tokenwarden';

@@ -90,6 +90,10 @@ const LOCK_LOST_RETRIES = 3;
  *   gone); one whose holder hangs, once the credential's `lockTtl` has passed.
  * - A corrupted file (truncated, overwritten, not the expected shape) is discarded and a
  *   `tamper` event names the credential that found it; it is never thrown at the application.
+ * - A wrong or malformed key never deletes anything, since another process sharing the file may
+ *   hold the right one: a record sealed under a key this process does not hold is reported
+ *   (`tamper`) and kept, and reading it fails with `ERR_KEY_UNAVAILABLE`, as does every read
+ *   while the key provider has no usable key.
  *
  * @param options - The file path and the key; lock timings.
  * @returns A {@link SealedStore} of kind `file`, with `rotateKey()`.
@@ -371,6 +375,9 @@ export function fileBackend(options: FileBackendOptions): RecordBackend {
 
   return {
     kind: 'file',
+    // Other processes may hold the key this one lacks: a wrong or malformed key fails loudly
+    // and leaves their records (rotated refresh tokens included) as they are.
+    shared: true,
     read: async (id) => (await read()).records.get(id)?.sealed,
     async readVersioned(id) {
       const entry = (await read()).records.get(id);

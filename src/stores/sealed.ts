@@ -15,9 +15,11 @@ import type { RecordBackend, StoreChange, StoredRecord, StoreHooks, TokenStore }
  *   reported through the `tamper` hook, and read as absent, so the credential fetches a fresh
  *   token and never uses the bad one.
  * - A record sealed under a key the provider does not know (a wrong or lost key) is deleted,
- *   reported the same way, and read as absent: it is never decrypted with any other key.
+ *   reported the same way, and read as absent: it is never decrypted with any other key. In a
+ *   `shared` backend it is reported and kept, and reading it fails with `ERR_KEY_UNAVAILABLE`.
  * - When the key provider has no usable key at all (`ERR_KEY_UNAVAILABLE`), the backend is wiped
- *   and the error thrown. A key that exists but cannot be reached right now (a locked keychain:
+ *   and the error thrown; a `shared` backend (file, Redis) is left as it is, since other
+ *   instances may hold the key. A key that exists but cannot be reached right now (a locked keychain:
  *   `ERR_STORE_UNAVAILABLE`) wipes nothing: the error is thrown and the records stay.
  *
  * @param backend - Where sealed records live.
@@ -64,14 +66,18 @@ export function sealedStore(backend: RecordBackend, key: KeyInput): SealedStore 
         // not installed): the records stay for when it can.
         throw error;
       }
-      // No usable key: nothing stored can be trusted or read, and nothing may be read with a
-      // fallback key, so the records go.
-      await backend.clear().catch(() => {});
+      // No usable key: nothing stored can be read, and nothing may be read with a fallback key.
+      // A store of this instance alone is wiped. A shared store is left as it is: its records
+      // are the other instances' (maybe the fleet's only copy of a rotated refresh token), and
+      // the instance without a usable key is the one misconfigured.
+      if (!backend.shared) await backend.clear().catch(() => {});
       throw error instanceof TokenWardenError
         ? error
         : new TokenWardenError(
             'ERR_KEY_UNAVAILABLE',
-            `The ${keys.kind} key of the ${backend.kind} store is unusable; the store was wiped.`,
+            backend.shared
+              ? `The ${keys.kind} key of the shared ${backend.kind} store is unusable; the store was left as it is. Give this instance the key the others use.`
+              : `The ${keys.kind} key of the ${backend.kind} store is unusable; the store was wiped.`,
           );
     }
   };

@@ -83,7 +83,11 @@ export interface StoreWriteOptions {
 export interface StoreLease {
   /** Aborted if the lock was lost before release (it expired, or its backend went away). */
   readonly signal: AbortSignal;
-  /** Releases the lock if this lease still holds it (compare-and-delete). */
+  /**
+   * Releases the lock if this lease still holds it (compare-and-delete).
+   * @throws {@link TokenWardenError} `ERR_STORE_UNAVAILABLE` when the lock's backend (Redis) cannot
+   * be reached; the lock then ends with its TTL.
+   */
   release(): Promise<void>;
 }
 
@@ -133,6 +137,7 @@ export interface StoreHooks {
   /**
    * A record failed its integrity check (or could not be read) and was discarded.
    * @param id - The credential id of the record.
+   * @throws Never: stores ignore what a hook throws.
    */
   tamper(id: string): void;
 }
@@ -162,6 +167,10 @@ export interface TokenStore {
    * Reads a credential's record.
    * @param id - The credential id.
    * @returns The record, or `undefined` when absent, unreadable or tampered with (never thrown).
+   * @throws {@link TokenWardenError} `ERR_STORE_UNAVAILABLE` when the storage cannot be read (an
+   * I/O error, Redis not answering, a locked keychain), `ERR_KEY_UNAVAILABLE` when a sealed store
+   * has no usable key (or, in a shared store, the record is sealed under a key this instance
+   * lacks), `ERR_UNSUPPORTED` when the runtime lacks what the store needs.
    */
   get(id: string): Promise<StoredRecord | undefined>;
   /**
@@ -170,17 +179,23 @@ export interface TokenStore {
    * @param record - The record.
    * @param options - A compare-and-swap condition, for stores with versions.
    * @returns The record's new version, in stores that have versions.
-   * @throws {@link TokenWardenError} `ERR_STORE_CONFLICT` when `expectedVersion` no longer holds.
+   * @throws {@link TokenWardenError} `ERR_STORE_CONFLICT` when `expectedVersion` no longer holds,
+   * `ERR_UNSUPPORTED` when the store cannot keep the record's non-extractable DPoP key, and the
+   * codes of {@link TokenStore.get} when the storage or the key cannot be used.
    */
   set(id: string, record: StoredRecord, options?: StoreWriteOptions): Promise<number | undefined>;
   /**
    * Removes a credential's record.
    * @param id - The credential id.
+   * @throws {@link TokenWardenError} `ERR_STORE_UNAVAILABLE` when the storage cannot be written,
+   * `ERR_UNSUPPORTED` when the runtime lacks what the store needs.
    */
   delete(id: string): Promise<void>;
   /**
    * Lists the ids that have a record.
    * @returns The ids.
+   * @throws {@link TokenWardenError} `ERR_STORE_UNAVAILABLE` when the storage cannot be read,
+   * `ERR_UNSUPPORTED` when the runtime lacks what the store needs.
    */
   list(): Promise<string[]>;
   /**
@@ -189,7 +204,9 @@ export interface TokenStore {
    * @param id - The credential id.
    * @param options - TTL and an abort signal.
    * @returns The lease.
-   * @throws {@link TokenWardenError} `ERR_LOCK_TIMEOUT` / `ERR_ABORTED` when the wait ends.
+   * @throws {@link TokenWardenError} `ERR_LOCK_TIMEOUT` / `ERR_ABORTED` when the wait ends,
+   * `ERR_INVALID_ARGUMENT` for a TTL that is not positive, `ERR_STORE_UNAVAILABLE` when a shared
+   * lock (a file, Redis) cannot be used, `ERR_CLOSED` when the store closes during the wait.
    */
   lock?(id: string, options: StoreLockOptions): Promise<StoreLease>;
   /**
@@ -197,19 +214,27 @@ export interface TokenStore {
    * @param id - The credential id.
    * @param listener - Called with each change (never for this store object's own writes).
    * @returns A function that unsubscribes.
+   * @throws Never: a change that cannot be read is dropped.
    */
   watch?(id: string, listener: (change: StoreChange) => void): () => void;
   /**
    * Receives the warden's hooks (tamper reports). Optional.
    * @param hooks - The hooks.
+   * @throws Never.
    */
   bind?(hooks: StoreHooks): void;
   /**
    * Re-encrypts every record under a new key. Optional: only sealed stores have keys.
    * @returns Once every record is re-sealed.
+   * @throws {@link TokenWardenError} the codes of {@link KeyProvider.rotate} (`ERR_INVALID_ARGUMENT`
+   * when the provider needs new key bytes, `ERR_KEY_UNAVAILABLE`) and of {@link TokenStore.get}
+   * and {@link TokenStore.set} when a record cannot be read or written (`ERR_STORE_UNAVAILABLE`).
    */
   rotateKey?(): Promise<void>;
-  /** Releases resources (connections, handles). Optional. */
+  /**
+   * Releases resources (connections, handles). Optional.
+   * @throws Never, in the built-in stores.
+   */
   close?(): Promise<void>;
 }
 
@@ -249,9 +274,10 @@ export interface RecordBackend {
   /** A short name for events and inventories. */
   readonly kind: string;
   /**
-   * Whether other machines' instances share this backend (Redis). A record under a key this
+   * Whether other processes share this backend (a file store, Redis). A record under a key this
    * instance does not hold is then another instance's, or this one is misconfigured: it is kept,
    * and reading it fails with `ERR_KEY_UNAVAILABLE`, instead of being deleted as a lost key's.
+   * A key provider with no usable key does not wipe a shared backend either.
    * @default false
    */
   readonly shared?: boolean;

@@ -1,7 +1,7 @@
 // envKey(): the file store's key from an environment variable (issue 3, "Keys").
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -140,15 +140,22 @@ describe('envKey', () => {
       ).toBe('stored');
     });
 
-    it('wipes the file when the variable holds an unusable key, rather than read it any other way', async () => {
-      const path = join(dir, 'wiped.json');
-      const name = variable(randomBytes(32).toString('base64url'));
+    it('reads nothing and deletes nothing when the variable holds an unusable key', async () => {
+      const path = join(dir, 'kept.json');
+      const good = randomBytes(32).toString('base64url');
+      const name = variable(good);
       await fileStore({ path, key: envKey(name) }).set('billing', recordOf('stored'));
+      const before = await readFile(path);
       process.env[name] = 'not-a-key';
       const error = await failure(fileStore({ path, key: envKey(name) }).get('billing'));
       expect(error.code).toBe('ERR_KEY_UNAVAILABLE');
       expect(error.message).toContain(name);
-      expect(existsSync(path)).toBe(false);
+      // Other processes sharing the file may have the right key: the file stays as it was.
+      expect(await readFile(path)).toEqual(before);
+      process.env[name] = good;
+      expect(
+        (await fileStore({ path, key: envKey(name) }).get('billing'))?.tokens.revealAccessToken(),
+      ).toBe('stored');
     });
 
     it('rotateKey(newKey) re-seals under the new key, for the next start to supply', async () => {

@@ -247,20 +247,23 @@ describe('fileStore with a warden', () => {
     expect(billing2.state.calls).toBe(0);
   });
 
-  it('never opens a record with another key: a fresh token is fetched', async () => {
+  it('never opens a record with another key, nor deletes it: the read fails loudly', async () => {
     const stored = await storeBilling();
+    const before = await readFile(path);
     const otherKey = randomBytes(32).toString('base64url');
-    const { warden } = wardenOn(otherKey);
+    const { warden, tampered } = wardenOn(otherKey);
     const fresh = minting('fresh');
-    const token = await warden
-      .register('billing', { source: fresh.source, origins: [API] })
-      .getToken();
-    expect(token.reveal()).toBe('fresh-1');
-    expect(token.reveal()).not.toBe(stored);
-    expect(fresh.state.calls).toBe(1);
-    // The record now in the file is sealed under the other key; the first key opens nothing.
+    const billing = warden.register('billing', { source: fresh.source, origins: [API] });
+    await expect(billing.getToken()).rejects.toMatchObject({ code: 'ERR_KEY_UNAVAILABLE' });
+    // Another process sharing the file may hold the right key: nothing was fetched to replace
+    // the record, and nothing was deleted; the wrong key is reported.
+    expect(fresh.state.calls).toBe(0);
+    expect(tampered.map((event) => event.id)).toContain('billing');
     await warden.close();
-    expect(await fileStore({ path, key }).get('billing')).toBeUndefined();
+    expect(await readFile(path)).toEqual(before);
+    expect((await fileStore({ path, key }).get('billing'))?.tokens.revealAccessToken()).toBe(
+      stored,
+    );
   });
 
   it('redeems the stored (rotated) refresh token, not the configured one', async () => {
@@ -351,8 +354,12 @@ describe('fileStore with a warden', () => {
     for (const id of ids) {
       expect((await reopened.get(id))?.tokens.revealAccessToken()).toBe(`token-${id}`);
     }
+    // The old key opens none of them, and deletes none of them either.
     const withOldKey = fileStore({ path, key });
-    for (const id of ids) expect(await withOldKey.get(id)).toBeUndefined();
+    for (const id of ids) {
+      await expect(withOldKey.get(id)).rejects.toMatchObject({ code: 'ERR_KEY_UNAVAILABLE' });
+    }
+    expect(Object.keys((await readStoreFile()).records).sort()).toEqual(ids);
   });
 });
 

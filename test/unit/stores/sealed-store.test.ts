@@ -379,6 +379,33 @@ describe('sealedStore over a shared backend', () => {
   });
 });
 
+describe('sealedStore over a shared backend, when the key provider has no usable key', () => {
+  it('wipes nothing: the other instances may hold the key', async () => {
+    const backend = Object.assign(mapBackend(), { shared: true });
+    await sealedStore(backend, KEY_A).set('billing', record());
+    const broken: KeyProvider = {
+      kind: 'broken',
+      current: async () => {
+        throw new TokenWardenError('ERR_KEY_UNAVAILABLE', 'the key is gone');
+      },
+      find: async () => undefined,
+      rotate: async () => {
+        throw new Error('no');
+      },
+      retire: async () => {},
+    };
+    const store = sealedStore(backend, broken);
+    await expect(store.get('billing')).rejects.toMatchObject({ code: 'ERR_KEY_UNAVAILABLE' });
+    await expect(store.set('reports', record())).rejects.toMatchObject({
+      code: 'ERR_KEY_UNAVAILABLE',
+    });
+    expect([...backend.records.keys()]).toEqual(['billing']);
+    expect((await sealedStore(backend, KEY_A).get('billing'))?.tokens.revealAccessToken()).toBe(
+      SENTINEL.accessToken,
+    );
+  });
+});
+
 describe('sealedStore announcements', () => {
   it('opens announced records, and drops a forged one without touching the stored record', async () => {
     const listeners: ((sealed: string | undefined, version?: number) => void)[] = [];
