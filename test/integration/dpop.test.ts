@@ -26,6 +26,7 @@ import {
   type TokenStore,
   type Warden,
 } from '../../src/index.js';
+import { approveDevice } from '../support/device-approval.js';
 import {
   type DpopResourceServer,
   type DpopVerdict,
@@ -434,88 +435,6 @@ describe('DPoP against oidc-provider and a proof-verifying resource server', () 
   });
 });
 
-/** A minimal user agent for oidc-provider's pages: cookies and redirects by hand. */
-class UserAgent {
-  readonly #cookies = new Map<string, string>();
-
-  async open(url: string, form?: URLSearchParams): Promise<{ url: string; body: string }> {
-    let target = url;
-    let body = form;
-    for (let hops = 0; hops < 10; hops++) {
-      const headers: Record<string, string> = {};
-      if (this.#cookies.size > 0) {
-        headers['cookie'] = [...this.#cookies]
-          .map(([name, value]) => `${name}=${value}`)
-          .join('; ');
-      }
-      const init: RequestInit = { method: body ? 'POST' : 'GET', headers, redirect: 'manual' };
-      if (body) init.body = body;
-      const res = await fetch(target, init);
-      for (const cookie of res.headers.getSetCookie()) {
-        const pair = cookie.split(';')[0] as string;
-        const at = pair.indexOf('=');
-        const value = pair.slice(at + 1);
-        if (value === '' || /expires=Thu, 01 Jan 1970/i.test(cookie)) {
-          this.#cookies.delete(pair.slice(0, at));
-        } else {
-          this.#cookies.set(pair.slice(0, at), value);
-        }
-      }
-      const location = res.headers.get('location');
-      if (res.status >= 300 && res.status < 400 && location) {
-        await res.arrayBuffer();
-        target = new URL(location, target).href;
-        body = undefined;
-        continue;
-      }
-      const text = await res.text();
-      if (res.status !== 200) throw new Error(`${target} answered ${res.status}: ${text}`);
-      return { url: target, body: text };
-    }
-    throw new Error('too many redirects');
-  }
-}
-
-function attribute(tag: string, name: string): string | undefined {
-  const match = new RegExp(`\\s${name}="([^"]*)"`).exec(tag);
-  return match?.[1]?.replace(/&amp;/g, '&').replace(/&quot;/g, '"');
-}
-
-/** The first form of a page: its action, hidden fields and the names of all its inputs. */
-function firstForm(page: { url: string; body: string }) {
-  const match = /<form\b([^>]*)>([\s\S]*?)<\/form>/i.exec(page.body);
-  if (!match) throw new Error(`no form on ${page.url}: ${page.body.slice(0, 300)}`);
-  const fields = new URLSearchParams();
-  const inputs: string[] = [];
-  for (const [tag] of (match[2] as string).matchAll(/<input\b[^>]*>/gi)) {
-    const name = attribute(tag, 'name');
-    if (name === undefined) continue;
-    inputs.push(name);
-    if (attribute(tag, 'type') === 'hidden') fields.set(name, attribute(tag, 'value') ?? '');
-  }
-  const action = new URL(attribute(match[1] as string, 'action') ?? page.url, page.url).href;
-  return { action, fields, inputs };
-}
-
-/** Plays the user: types the user code, signs in and consents through oidc-provider's pages. */
-async function approve(prompt: DeviceCodePrompt): Promise<void> {
-  const agent = new UserAgent();
-  let page = await agent.open(prompt.verificationUri);
-  const input = firstForm(page);
-  input.fields.set('user_code', prompt.userCode);
-  page = await agent.open(input.action, input.fields);
-  for (let step = 0; step < 10; step++) {
-    if (page.body.includes('Sign-in Success')) return;
-    const form = firstForm(page);
-    if (form.inputs.includes('login')) {
-      form.fields.set('login', 'dpop-user');
-      form.fields.set('password', 'any password');
-    }
-    page = await agent.open(form.action, form.fields);
-  }
-  throw new Error(`the sign-in did not finish: ${page.body.slice(0, 300)}`);
-}
-
 /** Redeems a refresh token at the token endpoint as the test, with `proof` if given. */
 async function redeemAsThief(
   op: OidcServer,
@@ -739,7 +658,7 @@ describe('DPoP for a public client: the refresh token is bound too', () => {
         // The user approves before the first poll (which waits the 5 s interval).
         onPrompt: async (prompt) => {
           prompts.push(prompt);
-          await approve(prompt);
+          await approveDevice(prompt, { login: 'dpop-user' });
         },
       }),
     );
