@@ -7,14 +7,11 @@ import {
   clientCredential,
   collect,
   countSince,
-  refreshCredential,
   tokenCountsSince,
-  useOidcServer,
-  useWarden,
 } from '../support/harness.js';
+import { useRevocationFixture } from '../support/revocation-fixture.js';
 
-const server = useOidcServer();
-const newWarden = useWarden();
+const { server, newWarden, onNewGrant } = useRevocationFixture();
 
 function bearerOf(index: number): string | undefined {
   const header = server().resource.requests[index]?.headers['authorization'];
@@ -50,9 +47,7 @@ describe('a token revoked at the server', () => {
   });
 
   it('refresh_token: one refresh, one retry, and the grant lives on', async () => {
-    const op = server();
-    const minted = await op.mintRefreshToken();
-    const cred = refreshCredential(op, newWarden(), 'rt', minted);
+    const { op, cred } = await onNewGrant(newWarden(), 'rt');
     expect((await cred.fetch(`${op.resource.origin}/v1/me`)).status).toBe(200);
     expect(await op.revokeAccessToken((await cred.getToken()).reveal())).toBe(true);
 
@@ -105,11 +100,9 @@ describe('a token revoked at the server', () => {
 
 /** A refresh_token credential on a freshly minted grant, and its reauth-required events. */
 async function registerOnNewGrant(id: string) {
-  const op = server();
-  const minted = await op.mintRefreshToken();
   const warden = newWarden();
   const reauth = collect(warden, 'reauth-required');
-  return { op, minted, cred: refreshCredential(op, warden, id, minted), reauth };
+  return { ...(await onNewGrant(warden, id)), reauth };
 }
 
 describe('a grant revoked at the server', () => {

@@ -7,16 +7,13 @@ import {
   clientCredential,
   collect,
   countSince,
-  refreshCredential,
   tokenCountsSince,
-  useOidcServer,
-  useWarden,
 } from '../support/harness.js';
 import { BASIC_CLIENT_SECRET, type OidcServer } from '../support/oidc-server.js';
+import { useRevocationFixture } from '../support/revocation-fixture.js';
 import { findLeaks } from '../support/sentinel.js';
 
-const server = useOidcServer();
-const newWarden = useWarden();
+const { server, newWarden, onNewGrant } = useRevocationFixture();
 
 /** The RFC 7009 requests the server received since `from`, as [hint, token] pairs. */
 function revocations(op: OidcServer, from = 0): [string | null, string | null][] {
@@ -45,9 +42,8 @@ function observedWarden(): { warden: Warden; observed: unknown[] } {
 }
 
 /** A refresh_token credential with a held set: its access token and (rotated) refresh token. */
-async function refreshWithTokens(op: OidcServer, warden: Warden, id: string) {
-  const minted = await op.mintRefreshToken();
-  const cred = refreshCredential(op, warden, id, minted);
+async function refreshWithTokens(warden: Warden, id: string) {
+  const { op, minted, cred } = await onNewGrant(warden, id);
   const accessToken = (await cred.getToken()).reveal();
   const refreshToken = op.tokenRequests.at(-1)?.issuedRefreshToken as string;
   expect(refreshToken).toBeTypeOf('string');
@@ -59,7 +55,7 @@ describe('revoke() at a real authorization server', () => {
     const op = server();
     const { warden, observed } = observedWarden();
     const revokes = collect(warden, 'revoke');
-    const { cred, accessToken, refreshToken, minted } = await refreshWithTokens(op, warden, 'rt');
+    const { cred, accessToken, refreshToken, minted } = await refreshWithTokens(warden, 'rt');
     expect(await active(op, accessToken)).toBe(true);
     expect(await active(op, refreshToken)).toBe(true);
 
@@ -127,8 +123,8 @@ describe('revokeAll() at a real authorization server', () => {
   it('revokes every credential: every token inactive at the server, refresh tokens first', async () => {
     const op = server();
     const { warden, observed } = observedWarden();
-    const a = await refreshWithTokens(op, warden, 'user-a');
-    const b = await refreshWithTokens(op, warden, 'user-b');
+    const a = await refreshWithTokens(warden, 'user-a');
+    const b = await refreshWithTokens(warden, 'user-b');
     const cc = clientCredential(op, warden, 'svc', basicClient(op));
     const ccToken = (await cc.getToken()).reveal();
 
