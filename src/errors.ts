@@ -149,6 +149,7 @@ export class TokenWardenError extends Error {
    * @param code - The stable error code.
    * @param message - A human-readable message; must never contain a secret.
    * @param options - Cause, status, credential id and response.
+   * @throws Never.
    */
   constructor(code: TokenWardenErrorCode, message: string, options: TokenWardenErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -212,6 +213,7 @@ export class OAuthError extends TokenWardenError {
    * @param error - The OAuth `error` code.
    * @param errorDescription - The server's description (already length-capped).
    * @param options - Status, credential id, response.
+   * @throws Never.
    */
   constructor(
     error: string,
@@ -266,6 +268,7 @@ export class AuthorizationError extends TokenWardenError {
    * @param error - The OAuth `error` code (already sanitised).
    * @param errorDescription - The server's description (already sanitised and capped).
    * @param options - Credential id.
+   * @throws Never.
    */
   constructor(
     error: string,
@@ -331,6 +334,7 @@ export class BlockedRequestError extends TokenWardenError {
    * @param url - The sanitised URL (no query, no fragment, no userinfo).
    * @param message - What happened and what to do.
    * @param options - Credential id.
+   * @throws Never.
    */
   constructor(
     code: TokenWardenErrorCode,
@@ -368,6 +372,7 @@ export class ReauthRequiredError extends TokenWardenError {
   /**
    * @param credentialId - The credential that needs re-authentication.
    * @param cause - The error that moved it to this state.
+   * @throws Never.
    */
   constructor(credentialId: string, cause?: unknown) {
     super(
@@ -417,7 +422,10 @@ export class InvalidArgumentError extends TokenWardenError {
   /** The class name, stable across minification. */
   override name = 'InvalidArgumentError' as const;
 
-  /** @param message - What is wrong and how to fix it; never contains a secret. */
+  /**
+   * @param message - What is wrong and how to fix it; never contains a secret.
+   * @throws Never.
+   */
   constructor(message: string) {
     super('ERR_INVALID_ARGUMENT', message);
   }

@@ -80,7 +80,10 @@ export class TokenSet implements TokenSetInfo {
   readonly #refreshToken: string | undefined;
   readonly #idToken: string | undefined;
 
-  /** @param init - The tokens and their metadata; validated by the caller. */
+  /**
+   * @param init - The tokens and their metadata; validated by the caller.
+   * @throws Never.
+   */
   constructor(init: TokenSetInit) {
     this.#accessToken = init.accessToken;
     this.#refreshToken = init.refreshToken;

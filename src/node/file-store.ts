@@ -97,7 +97,8 @@ const LOCK_LOST_RETRIES = 3;
  *
  * @param options - The file path and the key; lock timings.
  * @returns A {@link SealedStore} of kind `file`, with `rotateKey()`.
- * @throws An {@link InvalidArgumentError} for a missing path or key, or malformed durations.
+ * @throws An {@link InvalidArgumentError} (`ERR_INVALID_ARGUMENT`) for a missing path or key, or
+ * malformed durations.
  * @example
  * ```ts
  * import { createWarden } from 'tokenwarden';

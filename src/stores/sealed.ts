@@ -25,7 +25,7 @@ import type { RecordBackend, StoreChange, StoredRecord, StoreHooks, TokenStore }
  * @param backend - Where sealed records live.
  * @param key - The key provider, or 32 key bytes (or their base64url form).
  * @returns A {@link TokenStore} with `rotateKey()`.
- * @throws {@link InvalidArgumentError} for a malformed backend or key.
+ * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` for a malformed backend or key.
  * @example
  * ```ts
  * import { sealedStore, staticKey } from 'tokenwarden';
@@ -261,6 +261,10 @@ export interface SealedStore extends TokenStore {
    * Re-seals every record under a new key, then retires the old one. Records that fail to open
    * are dropped (and reported) rather than carried over.
    * @param next - The new key, for key providers that cannot create one (static keys).
+   * @throws {@link TokenWardenError} `ERR_INVALID_ARGUMENT` when `next` is missing or malformed for
+   * a provider that needs it, or given to one that creates its own keys; `ERR_KEY_UNAVAILABLE`
+   * when there is no usable key; `ERR_STORE_UNAVAILABLE` when the storage cannot be read or
+   * written.
    */
   rotateKey(next?: KeyInput): Promise<void>;
 }
