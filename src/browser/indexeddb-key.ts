@@ -70,9 +70,9 @@ export interface OwnedKeyProvider {
  * @param options - The database name.
  * @returns A {@link KeyProvider} of kind `indexeddb`, for {@link index!sealedStore} or
  *   {@link indexedDbStore} (which creates its own).
- * @throws {@link index!InvalidArgumentError} for invalid options. Its methods reject with
- *   `ERR_UNSUPPORTED` where IndexedDB or WebCrypto is missing, and with `ERR_KEY_UNAVAILABLE`
- *   when IndexedDB fails.
+ * @throws {@link index!InvalidArgumentError} `ERR_INVALID_ARGUMENT` for invalid options. Its
+ *   methods reject with `ERR_UNSUPPORTED` where IndexedDB or WebCrypto is missing, and with
+ *   `ERR_KEY_UNAVAILABLE` when IndexedDB fails.
  * @example
  * ```ts
  * import { createWarden, sealedStore } from 'tokenwarden';

@@ -94,8 +94,9 @@ export interface IndexedDbStoreOptions {
  *
  * @param options - Database name and fallback.
  * @returns A {@link SealedStore} of kind `indexeddb` (`memory` after a fallback).
- * @throws {@link index!InvalidArgumentError} for invalid options. Its methods reject with
- *   `ERR_UNSUPPORTED` where IndexedDB or WebCrypto is missing (unless `fallback: 'memory'`),
+ * @throws {@link index!InvalidArgumentError} `ERR_INVALID_ARGUMENT` for invalid options. Its
+ *   methods reject with `ERR_UNSUPPORTED` where IndexedDB or WebCrypto is missing (unless
+ *   `fallback: 'memory'`),
  *   `ERR_STORE_UNAVAILABLE` when IndexedDB fails, and `ERR_KEY_UNAVAILABLE` when the key cannot
  *   be read or created (the records are then wiped).
  * @example

@@ -349,8 +349,12 @@ export interface AuthorizationCodeSource extends OAuthTokenSource {
    * @returns The ID token claims and the `appState` of `login()`.
    * @throws {@link TokenWardenError} `ERR_STATE_MISMATCH`, `ERR_ISSUER_MISMATCH`,
    * `ERR_ACCESS_DENIED` / `ERR_AUTHORIZATION_FAILED` ({@link AuthorizationError}),
-   * `ERR_ID_TOKEN_INVALID`, `ERR_INVALID_RESPONSE`,
-   * {@link OAuthError}, or a transport code.
+   * `ERR_ID_TOKEN_INVALID`, `ERR_INVALID_RESPONSE`, `ERR_OAUTH_ERROR` ({@link OAuthError}), a
+   * transport or discovery code (`ERR_NETWORK`, `ERR_TIMEOUT`, `ERR_ABORTED`, `ERR_HTTP_STATUS`,
+   * `ERR_REDIRECT`, `ERR_RESPONSE_TOO_LARGE`); `ERR_INVALID_ARGUMENT` when the source is not
+   * registered or there is no URL, `ERR_UNSUPPORTED` without `sessionStorage`, and the codes of
+   * {@link SourceBinding.install} when the token set cannot be stored (`ERR_CLOSED`,
+   * `ERR_STORE_CONFLICT`, `ERR_LOCK_TIMEOUT`, `ERR_STORE_UNAVAILABLE`).
    */
   handleRedirect(url?: string | URL, options?: HandleRedirectOptions): Promise<SignInResult>;
   /**

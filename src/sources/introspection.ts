@@ -86,9 +86,12 @@ export interface IntrospectOptions {
  * @param options - Token type hint, abort signal, timeout, fetch.
  * @returns `active` (only a boolean `true` counts) and the non-secret claims; raw members beyond
  * the documented ones are not returned.
+ * @throws {@link InvalidArgumentError} `ERR_INVALID_ARGUMENT` (synchronously) when `source` is not
+ * an OAuth source or `token` is not a non-empty string.
  * @throws {@link TokenWardenError} `ERR_UNSUPPORTED` when no introspection endpoint is known,
- * `ERR_HTTP_STATUS`, `ERR_INVALID_RESPONSE`, {@link OAuthError} (e.g. `invalid_client`), or a
- * transport code.
+ * `ERR_HTTP_STATUS`, `ERR_INVALID_RESPONSE`, `ERR_OAUTH_ERROR` ({@link OAuthError}, e.g.
+ * `invalid_client`), or a transport code (`ERR_NETWORK`, `ERR_TIMEOUT`, `ERR_ABORTED`,
+ * `ERR_REDIRECT`, `ERR_RESPONSE_TOO_LARGE`).
  * @example
  * ```ts
  * import { clientCredentials, introspect } from 'tokenwarden';

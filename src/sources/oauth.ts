@@ -156,7 +156,9 @@ export interface OAuthTokenSource extends TokenSource {
    * @param context - The credential's context.
    * @returns `true` when the server revoked it, `false` when no revocation endpoint is known.
    * @throws {@link TokenWardenError} `ERR_HTTP_STATUS` (e.g. 503; read `Retry-After` from
-   * `error.response`), {@link OAuthError}, or a transport code.
+   * `error.response`), `ERR_OAUTH_ERROR` ({@link OAuthError}), a transport code (`ERR_NETWORK`,
+   * `ERR_TIMEOUT`, `ERR_ABORTED`, `ERR_REDIRECT`, `ERR_RESPONSE_TOO_LARGE`), or a discovery code
+   * (see {@link OAuthTokenSource.endpoints}).
    * @see https://www.rfc-editor.org/rfc/rfc7009#section-2
    */
   revoke(token: string, hint: TokenTypeHint, context: SourceContext): Promise<boolean>;
@@ -169,7 +171,9 @@ export interface OAuthTokenSource extends TokenSource {
    * @param hint - Which kind of token it is, when known.
    * @returns The result: `active` and the non-secret claims.
    * @throws {@link TokenWardenError} `ERR_UNSUPPORTED` when no introspection endpoint is known,
-   * `ERR_HTTP_STATUS`, `ERR_INVALID_RESPONSE`, {@link OAuthError}, or a transport code.
+   * `ERR_HTTP_STATUS`, `ERR_INVALID_RESPONSE`, `ERR_OAUTH_ERROR` ({@link OAuthError}), or a
+   * transport code (`ERR_NETWORK`, `ERR_TIMEOUT`, `ERR_ABORTED`, `ERR_REDIRECT`,
+   * `ERR_RESPONSE_TOO_LARGE`).
    * @see https://www.rfc-editor.org/rfc/rfc7662#section-2
    */
   introspect(
