@@ -114,9 +114,28 @@ export interface BrowserSession {
   readonly page: Page;
   /** Everything the page printed to its console, and its uncaught errors. */
   readonly console: string[];
-  /** Reloads the page and waits for `window.tw`. */
+  /** Reloads the page and waits until it is ready (see {@link TabOptions.ready}). */
   reload(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** How a page counts as loaded. */
+export interface ReadyOptions {
+  /**
+   * Resolves once the page is ready for the test. By default, waits for the test pages'
+   * `window.tw`; a page that is not one of this folder's (an example app) passes its own wait.
+   */
+  readonly ready?: (page: Page) => Promise<unknown>;
+}
+
+export interface LaunchOptions extends ReadyOptions {
+  /** The page's viewport, when the test depends on it (a screenshot); else Playwright's default. */
+  readonly viewport?: { readonly width: number; readonly height: number };
+}
+
+/** Waits for `window.tw`, which every test page of this folder sets once it has loaded. */
+export async function testPageReady(page: Page): Promise<void> {
+  await page.waitForFunction(() => 'tw' in window, undefined, { timeout: 10_000 });
 }
 
 /**
@@ -125,6 +144,7 @@ export interface BrowserSession {
 export async function launchChromium(
   profile: BrowserProfile,
   url: string,
+  options: LaunchOptions = {},
 ): Promise<BrowserSession> {
   const home = join(profile.dir, 'home');
   const context = await chromium.launchPersistentContext(join(profile.dir, 'user-data'), {
@@ -147,9 +167,14 @@ export async function launchChromium(
       XDG_CACHE_HOME: join(home, '.cache'),
       XDG_DATA_HOME: join(home, '.local', 'share'),
     },
+    ...(options.viewport ? { viewport: options.viewport } : {}),
     timeout: 30_000,
   });
-  const tab = await openTab(context, url, context.pages()[0]);
+  const first = context.pages()[0];
+  const tab = await openTab(context, url, {
+    ...(first ? { page: first } : {}),
+    ...(options.ready ? { ready: options.ready } : {}),
+  });
   return { context, ...tab, close: () => context.close() };
 }
 
@@ -158,24 +183,31 @@ export interface BrowserTab {
   readonly page: Page;
   /** Everything the page printed to its console, and its uncaught errors. */
   readonly console: string[];
-  /** Reloads the page and waits for `window.tw`. */
+  /** Reloads the page and waits until it is ready (see {@link TabOptions.ready}). */
   reload(): Promise<void>;
 }
 
+export interface TabOptions extends ReadyOptions {
+  /** An open page to load `url` in, instead of a new tab. */
+  readonly page?: Page;
+}
+
 /**
- * Opens `url` in a new tab of `context` (or in `page`) and waits for `window.tw`. The tabs of one
- * context share the origin's storage, locks and broadcast channels, as tabs of one browser do.
+ * Opens `url` in a new tab of `context` (or in `options.page`) and waits until it is ready (by
+ * default, for `window.tw`). The tabs of one context share the origin's storage, locks and
+ * broadcast channels, as tabs of one browser do.
  */
 export async function openTab(
   context: BrowserContext,
   url: string,
-  page?: Page,
+  options: TabOptions = {},
 ): Promise<BrowserTab> {
-  const tab = page ?? (await context.newPage());
+  const tab = options.page ?? (await context.newPage());
   const output: string[] = [];
   tab.on('console', (message) => output.push(`${message.type()}: ${message.text()}`));
   tab.on('pageerror', (error) => output.push(`pageerror: ${error.message}`));
-  const ready = () => tab.waitForFunction(() => 'tw' in window, undefined, { timeout: 10_000 });
+  const wait = options.ready ?? testPageReady;
+  const ready = () => wait(tab);
   await tab.goto(url);
   await ready();
   return {
@@ -184,6 +216,50 @@ export async function openTab(
     async reload() {
       await tab.reload();
       await ready();
+    },
+  };
+}
+
+/**
+ * A test page of this folder served on loopback, and the throw-away profile Chromium runs it on:
+ * the setup every browser test shares. Start the servers the page talks to after it (they may
+ * need {@link BrowserFixture.origin}), then {@link BrowserFixture.launch}.
+ */
+export interface BrowserFixture {
+  /** The page server's origin, `http://127.0.0.1:<port>`. */
+  readonly origin: string;
+  readonly profile: BrowserProfile;
+  /**
+   * Launches Chromium on the profile with the page open. Launching again after closing the
+   * previous session is a browser restart on the same profile.
+   */
+  launch(): Promise<BrowserSession>;
+  /** Closes the last Chromium launched, stops the page server and removes the profile. */
+  close(): Promise<void>;
+}
+
+/** Bundles test page `entry`, serves it and creates a profile for it (see {@link BrowserFixture}). */
+export async function startBrowserFixture(entry?: string): Promise<BrowserFixture> {
+  const [script, profile] = await Promise.all([buildPage(entry), createProfile()]);
+  let server: PageServer;
+  try {
+    server = await startPageServer(script);
+  } catch (error) {
+    await profile.remove();
+    throw error;
+  }
+  let session: BrowserSession | undefined;
+  return {
+    origin: server.origin,
+    profile,
+    async launch() {
+      session = await launchChromium(profile, server.origin);
+      return session;
+    },
+    async close() {
+      await session?.close();
+      await server.close();
+      await profile.remove();
     },
   };
 }

@@ -26,15 +26,11 @@ import type { BrowserContext, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DpopWindow, GivenToken } from '../browser/dpop-page.js';
 import {
-  type BrowserProfile,
+  type BrowserFixture,
   type BrowserSession,
   type BrowserTab,
-  buildPage,
-  createProfile,
-  launchChromium,
   openTab,
-  type PageServer,
-  startPageServer,
+  startBrowserFixture,
 } from '../browser/harness.js';
 import { runExclusively } from '../support/exclusive.js';
 
@@ -224,9 +220,8 @@ async function startResource(pageOrigin: string): Promise<ResourceServer> {
   return state;
 }
 
-let pageServer: PageServer;
+let fixture: BrowserFixture;
 let resource: ResourceServer;
-let profile: BrowserProfile;
 let browser: BrowserSession;
 let tabA: BrowserTab;
 let tabB: BrowserTab;
@@ -320,19 +315,16 @@ function cryptoKeysIn(value: unknown): { type: string; extractable: boolean; usa
 let firstJkt = '';
 
 beforeAll(async () => {
-  const [script, created] = await Promise.all([buildPage('dpop-page.ts'), createProfile()]);
-  profile = created;
-  pageServer = await startPageServer(script);
-  resource = await startResource(pageServer.origin);
-  browser = await launchChromium(profile, pageServer.origin);
+  fixture = await startBrowserFixture('dpop-page.ts');
+  resource = await startResource(fixture.origin);
+  browser = await fixture.launch();
   recordRequests(browser.context);
   tabA = browser;
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await Promise.all([resource?.close(), pageServer?.close()]);
-  await profile?.remove();
+  await fixture?.close();
+  await resource?.close();
 });
 
 describe('DPoP in Chromium over indexedDbStore', () => {
@@ -408,7 +400,7 @@ describe('DPoP in Chromium over indexedDbStore', () => {
   }, 30_000);
 
   it('a second tab takes the stored token and key, and answers a nonce challenge once', async () => {
-    tabB = await openTab(browser.context, pageServer.origin);
+    tabB = await openTab(browser.context, fixture.origin);
     await setup(tabB);
     resource.nonceRequired = true;
     const from = resource.verdicts.length;
@@ -518,7 +510,7 @@ describe('DPoP in Chromium over indexedDbStore', () => {
     ]);
 
     await browser.close();
-    browser = await launchChromium(profile, pageServer.origin);
+    browser = await fixture.launch();
     recordRequests(browser.context);
     tabA = browser;
     await setup(tabA);
@@ -542,7 +534,7 @@ describe('DPoP in Chromium over indexedDbStore', () => {
   }, 60_000);
 
   it('forget() removes the key; the next token is bound to a new key, in every tab', async () => {
-    tabB = await openTab(browser.context, pageServer.origin);
+    tabB = await openTab(browser.context, fixture.origin);
     await setup(tabB);
     expect(await call(tabB)).toMatchObject({ status: 200 });
     expect(await thumbprintOf(tabB)).toBe(firstJkt);

@@ -9,15 +9,11 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type BrowserProfile,
+  type BrowserFixture,
   type BrowserSession,
   type BrowserTab,
-  buildPage,
-  createProfile,
-  launchChromium,
   openTab,
-  type PageServer,
-  startPageServer,
+  startBrowserFixture,
 } from '../browser/harness.js';
 import type { Outcome, SignInSetup, SignInWindow } from '../browser/sign-in-page.js';
 import { runExclusively } from '../support/exclusive.js';
@@ -32,24 +28,21 @@ const TTL = 5;
 const USER = 'ada';
 
 let op: OidcServer;
-let pageServer: PageServer;
-let profile: BrowserProfile;
+let fixture: BrowserFixture;
 let browser: BrowserSession;
 let config: SignInSetup;
 /** Every URL the browser requested (any tab, any frame), and every frame navigation. */
 const urls: string[] = [];
 
 beforeAll(async () => {
-  const [script, created] = await Promise.all([buildPage('sign-in-page.ts'), createProfile()]);
-  profile = created;
-  pageServer = await startPageServer(script);
+  fixture = await startBrowserFixture('sign-in-page.ts');
   op = await startOidcServer({
-    browserClients: [{ clientId: CLIENT, origin: pageServer.origin }],
+    browserClients: [{ clientId: CLIENT, origin: fixture.origin }],
     devInteractions: true,
     ttl: { accessToken: TTL },
   });
   config = { issuer: op.issuer, clientId: CLIENT, resource: op.resource.origin, name: 'sign-in' };
-  browser = await launchChromium(profile, pageServer.origin);
+  browser = await fixture.launch();
   browser.context.on('request', (request) => urls.push(request.url()));
   const track = (page: Page) => page.on('framenavigated', (frame) => urls.push(frame.url()));
   track(browser.page);
@@ -58,9 +51,8 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await Promise.all([op?.close(), pageServer?.close()]);
-  await profile?.remove();
+  await fixture?.close();
+  await op?.close();
 });
 
 type Api = SignInWindow['tw'];
@@ -100,7 +92,7 @@ async function leaving(page: Page, fn: (tw: Api, arg: boolean) => unknown, arg =
  * the callback page.
  */
 async function signInAtServer(page: Page): Promise<string> {
-  const callback = `${pageServer.origin}/callback`;
+  const callback = `${fixture.origin}/callback`;
   for (let step = 0; step < 6; step++) {
     await page.waitForURL(
       (url) => url.href.startsWith(callback) || url.href.startsWith(`${op.issuer}/interaction/`),
@@ -241,7 +233,7 @@ describe('authorizationCode in Chromium against oidc-provider', () => {
     await setup(page);
     expectFailure(await inPage(page, (tw) => tw.handleRedirect(), null), 'ERR_STATE_MISMATCH');
 
-    const forged = new URL(`${pageServer.origin}/callback`);
+    const forged = new URL(`${fixture.origin}/callback`);
     forged.searchParams.set('code', new URL(firstCallback).searchParams.get('code') as string);
     forged.searchParams.set('state', 'forged-state-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
     forged.searchParams.set('iss', op.issuer);
@@ -258,7 +250,7 @@ describe('authorizationCode in Chromium against oidc-provider', () => {
 
   it('logs out: revoked at the server, signed out in another tab, session ended', async () => {
     const page = browser.page;
-    const other: BrowserTab = await openTab(browser.context, pageServer.origin);
+    const other: BrowserTab = await openTab(browser.context, fixture.origin);
     await setup(other.page);
     expect(await inPage(other.page, (tw) => tw.call('/me'), null)).toMatchObject({
       ok: true,
@@ -293,10 +285,10 @@ describe('authorizationCode in Chromium against oidc-provider', () => {
     const endSession = urls.find((u) => u.startsWith(`${op.issuer}/session/end?`)) as string;
     expect(Object.fromEntries(new URL(endSession).searchParams)).toEqual({
       client_id: CLIENT,
-      post_logout_redirect_uri: `${pageServer.origin}/`,
+      post_logout_redirect_uri: `${fixture.origin}/`,
     });
     await Promise.all([
-      page.waitForURL(`${pageServer.origin}/`, { timeout: 10_000 }),
+      page.waitForURL(`${fixture.origin}/`, { timeout: 10_000 }),
       page.click('button[name=logout]'),
     ]);
     await setup(page);
@@ -318,7 +310,7 @@ describe('authorizationCode in Chromium against oidc-provider', () => {
     expect(codeGrants()).toHaveLength(exchanges);
     expect(await inPage(page, (tw) => tw.sessionStorage(), null)).toEqual({});
 
-    await page.goto(pageServer.origin);
+    await page.goto(fixture.origin);
     await setup(page);
     await roundTrip(page);
     await inPage(page, (tw) => tw.swapNonce('not-the-nonce-that-was-sent'), null);

@@ -5,13 +5,9 @@
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type BrowserProfile,
+  type BrowserFixture,
   type BrowserSession,
-  buildPage,
-  createProfile,
-  launchChromium,
-  type PageServer,
-  startPageServer,
+  startBrowserFixture,
 } from '../browser/harness.js';
 import type { PageSetup } from '../browser/page.js';
 import { type OidcServer, startOidcServer } from '../support/oidc-server.js';
@@ -20,24 +16,20 @@ import { findLeaks } from '../support/sentinel.js';
 const CLIENT = 'browser-client';
 
 let op: OidcServer;
-let pageServer: PageServer;
-let profile: BrowserProfile;
+let fixture: BrowserFixture;
 let browser: BrowserSession;
 /** The refresh token the app was first configured with; rotated out by the first refresh. */
 let initial: string;
 
 beforeAll(async () => {
-  const [script, created] = await Promise.all([buildPage(), createProfile()]);
-  profile = created;
-  pageServer = await startPageServer(script);
-  op = await startOidcServer({ browserClients: [{ clientId: CLIENT, origin: pageServer.origin }] });
-  browser = await launchChromium(profile, pageServer.origin);
+  fixture = await startBrowserFixture();
+  op = await startOidcServer({ browserClients: [{ clientId: CLIENT, origin: fixture.origin }] });
+  browser = await fixture.launch();
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await Promise.all([op?.close(), pageServer?.close()]);
-  await profile?.remove();
+  await fixture?.close();
+  await op?.close();
 });
 
 function config(refreshToken: string): PageSetup {
@@ -183,7 +175,7 @@ describe('indexedDbStore in Chromium', () => {
     const from = op.tokenRequests.length;
     const last = bearers().at(-1);
     await browser.close();
-    browser = await launchChromium(profile, pageServer.origin);
+    browser = await fixture.launch();
     await setup(initial);
     expect(await call()).toEqual({ status: 200 });
     expect(tokenRequestsSince(from)).toEqual([]);

@@ -9,15 +9,11 @@
 // test/browser/tabs-page.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type BrowserProfile,
+  type BrowserFixture,
   type BrowserSession,
   type BrowserTab,
-  buildPage,
-  createProfile,
-  launchChromium,
   openTab,
-  type PageServer,
-  startPageServer,
+  startBrowserFixture,
 } from '../browser/harness.js';
 import type { LoopReport, TabEvent, TabSetup, TabWindow } from '../browser/tabs-page.js';
 import { runExclusively } from '../support/exclusive.js';
@@ -38,28 +34,24 @@ const TTL = 4;
 const LOOP_INTERVAL_MS = 50;
 
 let op: OidcServer;
-let pageServer: PageServer;
-let profile: BrowserProfile;
+let fixture: BrowserFixture;
 let browser: BrowserSession;
 let tabs: BrowserTab[] = [];
 
 beforeAll(async () => {
-  const [script, created] = await Promise.all([buildPage('tabs-page.ts'), createProfile()]);
-  profile = created;
-  pageServer = await startPageServer(script);
+  fixture = await startBrowserFixture('tabs-page.ts');
   op = await startOidcServer({
-    browserClients: [{ clientId: CLIENT, origin: pageServer.origin }],
+    browserClients: [{ clientId: CLIENT, origin: fixture.origin }],
     ttl: { accessToken: TTL },
   });
-  browser = await launchChromium(profile, pageServer.origin);
+  browser = await fixture.launch();
   tabs = [browser];
-  for (let i = 1; i < TABS; i++) tabs.push(await openTab(browser.context, pageServer.origin));
+  for (let i = 1; i < TABS; i++) tabs.push(await openTab(browser.context, fixture.origin));
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await Promise.all([op?.close(), pageServer?.close()]);
-  await profile?.remove();
+  await fixture?.close();
+  await op?.close();
 });
 
 type Api = TabWindow['tw'];

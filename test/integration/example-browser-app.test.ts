@@ -5,12 +5,16 @@
 // page's own canvas, are not all one colour), then opens a second tab, which shares the sign-in
 // and the refreshes: every refresh token is redeemed once. The harness is
 // test/browser/harness.ts.
-import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiCall } from '../../examples/browser-app/app.js';
 import { type BrowserApp, startBrowserApp } from '../../examples/browser-app/serve.js';
-import { type BrowserProfile, chromiumPath, createProfile } from '../browser/harness.js';
+import {
+  type BrowserProfile,
+  type BrowserSession,
+  createProfile,
+  launchChromium,
+} from '../browser/harness.js';
 import { runExclusively } from '../support/exclusive.js';
 import { findLeaks } from '../support/sentinel.js';
 
@@ -29,47 +33,22 @@ interface AppWindow {
 
 let app: BrowserApp;
 let profile: BrowserProfile;
-let browser: Session;
-
-interface Session {
-  readonly context: BrowserContext;
-  readonly page: Page;
-  /** Everything the page printed to its console, and its uncaught errors. */
-  readonly console: string[];
-}
+let browser: BrowserSession;
 
 beforeAll(async () => {
   [app, profile] = await Promise.all([startBrowserApp({ tokenLifetime: TTL }), createProfile()]);
-  // The harness's launchChromium() waits for its test pages' `window.tw`; this page is the
-  // app's own, so the launch is done here with the harness's Chromium and profile.
-  browser = await chromiumWithApp(profile, app.url);
+  // The page is the app's own, not a test page with `window.tw`: wait for its `window.app`.
+  browser = await launchChromium(profile, app.url, {
+    ready: waitForApp,
+    viewport: { width: 1100, height: 800 },
+  });
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.context.close();
+  await browser?.close();
   await app?.close();
   await profile?.remove();
 });
-
-/** Chromium on a throw-away profile, as the harness launches it, with the app's page open. */
-async function chromiumWithApp(dir: BrowserProfile, url: string): Promise<Session> {
-  const home = join(dir.dir, 'home');
-  const context = await chromium.launchPersistentContext(join(dir.dir, 'user-data'), {
-    executablePath: chromiumPath(),
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-sync'],
-    env: { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config') },
-    viewport: { width: 1100, height: 800 },
-    timeout: 30_000,
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const output: string[] = [];
-  page.on('console', (message) => output.push(`${message.type()}: ${message.text()}`));
-  page.on('pageerror', (error) => output.push(`pageerror: ${error.message}`));
-  await page.goto(url);
-  await waitForApp(page);
-  return { context, page, console: output };
-}
 
 async function waitForApp(page: Page): Promise<void> {
   await page.waitForFunction(() => 'app' in window, undefined, { timeout: 15_000 });
