@@ -328,6 +328,8 @@ const MAX_TIMER = 2_147_483_647;
 /** How long after a failed first read of the store the next request reads it again. */
 const LOAD_RETRY_MS = 5_000;
 const DEFAULT_HEADER = 'Authorization';
+/** How many replaced, unexpired access tokens a credential remembers for `revoke()`. */
+const MAX_SUPERSEDED = 8;
 
 let readPendingUses: (credential: Credential) => number;
 
@@ -360,6 +362,13 @@ export class Credential {
   /**
    * A fetch-compatible function that attaches the token, enforces the origin, transport and
    * redirect policy, and retries once after a 401. Pass it to any fetch-based client.
+   * @throws {@link BlockedRequestError} `ERR_ORIGIN_NOT_ALLOWED`, `ERR_INSECURE_TRANSPORT` or
+   * `ERR_TOKEN_IN_URL` when the policy refuses the request; {@link TokenWardenError} `ERR_REDIRECT`
+   * for a redirect it cannot follow safely, `ERR_INVALID_ARGUMENT` for a relative URL in Node, and
+   * the codes of {@link Credential.getToken} (`ERR_REAUTH_REQUIRED`, `ERR_CLOSED`, ...) when no
+   * token can be obtained. After a 401 only `ERR_REAUTH_REQUIRED` is thrown; other refresh
+   * failures return the 401. An abort rejects with the signal's reason, a network failure with
+   * the underlying fetch's error.
    */
   readonly fetch: typeof fetch;
 
@@ -382,6 +391,11 @@ export class Credential {
   readonly #lockTtlMs: number;
   #source: TokenSource;
   #tokens: TokenSet | undefined;
+  /**
+   * Access tokens this instance replaced before they expired (most recent last): they stay valid
+   * at the server until then, so `revoke()` revokes them too.
+   */
+  #superseded: TokenSet[] = [];
   /** DPoP settings, when the credential is DPoP-bound. */
   readonly #dpop: { algorithm: DpopAlgorithm; allowBearer: boolean } | undefined;
   readonly #dpopNonces = new DpopNonces();
@@ -602,6 +616,7 @@ export class Credential {
     this.#reauth = undefined;
     this.#dpopKey = undefined;
     this.#tokens = undefined;
+    this.#superseded = [];
     this.#generation++;
     this.#failures = 0;
     this.#retryAt = undefined;
@@ -649,6 +664,11 @@ export class Credential {
    * {@link apiKey} source calls its `revoke` callback; other sources cannot revoke, which the
    * result says (`outcome: 'unsupported'`).
    *
+   * An access token replaced by a refresh stays valid at the server until it expires, so the
+   * OAuth sources also revoke the access tokens this instance replaced and that have not expired
+   * yet (the 8 most recent; see `superseded` in the result). Those replaced in another process
+   * are revoked by that process's `revoke()`, or expire.
+   *
    * Whatever the server answers, even when it cannot be reached, the tokens are wiped as by
    * {@link Credential.forget}: from memory, from the store, and from every tab and process
    * sharing it. Then a `revoke` event is emitted. Afterwards a credential that can obtain tokens on
@@ -670,19 +690,27 @@ export class Credential {
     await this.#load();
     await this.#inflight?.catch(() => {});
     const held = this.#tokens;
+    const superseded = this.#superseded;
     const source = this.#source;
     // Wiped first, so no request sends a token that is being revoked.
     await this.forget();
     const signal = options.signal
       ? anySignal([this.#abort.signal, options.signal])
       : this.#abort.signal;
-    const server = await revokeAtServer(source, held, this.#sourceContext(held, signal), options);
+    const server = await revokeAtServer(
+      source,
+      held,
+      this.#sourceContext(held, signal),
+      options,
+      superseded,
+    );
     const result: RevokeResult = {
       id: this.id,
       outcome: server.outcome,
       revokedAtServer: server.outcome === 'revoked',
       tokens: server.tokens,
       failures: server.failures,
+      superseded: server.superseded,
       wipedLocally: true,
     };
     this.#emit('revoke', {
@@ -704,6 +732,7 @@ export class Credential {
   /** Drops the tokens held here (after a local or announced sign-out). */
   #forgetLocally(): void {
     this.#tokens = undefined;
+    this.#superseded = [];
     // Tokens bound to the key are gone: the next ones get a new key.
     this.#dpopKey = undefined;
     this.#version = undefined;
@@ -1187,6 +1216,7 @@ export class Credential {
     rotated: boolean,
     message: string,
   ): void {
+    this.#supersede(this.#tokens, set);
     this.#tokens = set;
     this.#generation++;
     this.#failures = 0;
@@ -1203,6 +1233,21 @@ export class Credential {
       rotated,
       durationMs,
     });
+  }
+
+  /** Remembers a replaced set whose access token is still valid, for `revoke()`. */
+  #supersede(previous: TokenSet | undefined, next: TokenSet): void {
+    const now = Date.now();
+    this.#superseded = this.#superseded.filter((set) => set.expiresAt > now);
+    if (
+      previous === undefined ||
+      previous.expiresAt <= now ||
+      previous.revealAccessToken() === next.revealAccessToken()
+    ) {
+      return;
+    }
+    this.#superseded.push(previous);
+    if (this.#superseded.length > MAX_SUPERSEDED) this.#superseded.shift();
   }
 
   /** A change announced by the store (another tab or process wrote or deleted the record). */

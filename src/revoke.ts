@@ -84,7 +84,8 @@ export interface RevokeFailure {
  * ```ts
  * const result = await billing.revoke();
  * // { id: 'billing', outcome: 'revoked', revokedAtServer: true,
- * //   tokens: ['refresh_token', 'access_token'], failures: [], wipedLocally: true }
+ * //   tokens: ['refresh_token', 'access_token'], failures: [],
+ * //   superseded: { revoked: 0, failed: 0 }, wipedLocally: true }
  * ```
  */
 export interface RevokeResult {
@@ -99,6 +100,13 @@ export interface RevokeResult {
   /** The tokens the server did not revoke, with the reason. */
   readonly failures: readonly RevokeFailure[];
   /**
+   * The earlier access tokens of the credential: replaced by a refresh in this instance before
+   * they expired, they stay valid at the server until then, so they are revoked too (OAuth
+   * sources; the 8 most recent). `revoked` counts those the server revoked, `failed` those it
+   * did not (they expire on their own); neither changes `outcome`.
+   */
+  readonly superseded: { readonly revoked: number; readonly failed: number };
+  /**
    * Whether the local copies were wiped: `true` whatever the server said; `false` only from
    * `warden.revokeAll()` for a credential that could not be revoked at all (it was closed).
    */
@@ -110,6 +118,7 @@ export interface ServerRevocation {
   readonly outcome: RevocationOutcome;
   readonly tokens: RevokedToken[];
   readonly failures: RevokeFailure[];
+  readonly superseded: { revoked: number; failed: number };
 }
 
 /** Whether a source revokes through RFC 7009 (the OAuth sources). */
@@ -120,8 +129,8 @@ function isOAuthSource(source: TokenSource): source is OAuthTokenSource {
 
 /**
  * Revokes a held token set at its issuer: RFC 7009 for OAuth sources (the refresh token first,
- * then the access token, each with its `token_type_hint`; a 503 retried after `Retry-After`), the
- * source's `revokeCurrent` otherwise.
+ * then the access token, each with its `token_type_hint`; a 503 retried after `Retry-After`; then
+ * the `superseded` access tokens, best effort), the source's `revokeCurrent` otherwise.
  * @internal
  */
 export async function revokeAtServer(
@@ -129,10 +138,12 @@ export async function revokeAtServer(
   held: TokenSet | undefined,
   context: SourceContext,
   options: RevokeOptions,
+  superseded: readonly TokenSet[] = [],
 ): Promise<ServerRevocation> {
   const tokens: RevokedToken[] = [];
   const failures: RevokeFailure[] = [];
-  if (held === undefined) return { outcome: 'nothing-held', tokens, failures };
+  const earlier = { revoked: 0, failed: 0 };
+  if (held === undefined) return { outcome: 'nothing-held', tokens, failures, superseded: earlier };
   const retry: RetryPolicy = {
     maxAttempts: Math.max(1, Math.floor(options.maxAttempts ?? 3)),
     maxWaitMs: toMs(options.maxRetryWait ?? '30s', 'maxRetryWait'),
@@ -146,10 +157,21 @@ export async function revokeAtServer(
     for (const [hint, token] of list) {
       try {
         const revoked = await withRetry(() => source.revoke(token, hint, context), retry);
-        if (!revoked) return { outcome: 'unsupported', tokens, failures };
+        if (!revoked) return { outcome: 'unsupported', tokens, failures, superseded: earlier };
         tokens.push(hint);
       } catch (error) {
         failures.push(failure(hint, error, context.credentialId));
+      }
+    }
+    const now = Date.now();
+    for (const set of superseded) {
+      if (set.expiresAt <= now) continue;
+      try {
+        const token = set.revealAccessToken();
+        await withRetry(() => source.revoke(token, 'access_token', context), retry);
+        earlier.revoked++;
+      } catch {
+        earlier.failed++;
       }
     }
   } else if (typeof source.revokeCurrent === 'function') {
@@ -161,11 +183,11 @@ export async function revokeAtServer(
       failures.push(failure(kind, error, context.credentialId));
     }
   } else {
-    return { outcome: 'unsupported', tokens, failures };
+    return { outcome: 'unsupported', tokens, failures, superseded: earlier };
   }
   const outcome: RevocationOutcome =
     failures.length === 0 ? 'revoked' : tokens.length === 0 ? 'failed' : 'partial';
-  return { outcome, tokens, failures };
+  return { outcome, tokens, failures, superseded: earlier };
 }
 
 interface RetryPolicy {

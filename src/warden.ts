@@ -411,6 +411,7 @@ export function createWarden(options: WardenOptions = {}): Warden {
               revokedAtServer: false,
               tokens: [],
               failures: [{ token: 'access_token', code: error.code, error }],
+              superseded: { revoked: 0, failed: 0 },
               wipedLocally: false,
             };
           }),

@@ -119,6 +119,53 @@ describe('revoke() at a real authorization server', () => {
   });
 });
 
+describe('revoke() and the access tokens a refresh replaced', () => {
+  it('client_credentials: every token issued and not expired is inactive after revoke()', async () => {
+    const op = server();
+    const { warden, observed } = observedWarden();
+    const cred = clientCredential(op, warden, 'cc-replaced', basicClient(op));
+    const first = (await cred.getToken()).reveal();
+    const second = (await cred.getToken({ forceRefresh: true })).reveal();
+    const third = (await cred.getToken({ forceRefresh: true })).reveal();
+    expect(new Set([first, second, third]).size).toBe(3);
+    // A refresh does not end the token it replaces: the server still accepts it.
+    expect(await active(op, first)).toBe(true);
+    expect(await active(op, second)).toBe(true);
+
+    const from = op.requests.length;
+    const result = await cred.revoke();
+    expect(revocations(op, from)).toEqual([
+      ['access_token', third],
+      ['access_token', first],
+      ['access_token', second],
+    ]);
+    expect(result).toMatchObject({
+      outcome: 'revoked',
+      tokens: ['access_token'],
+      superseded: { revoked: 2, failed: 0 },
+    });
+    for (const token of [first, second, third]) expect(await active(op, token)).toBe(false);
+    const secrets = [first, second, third, BASIC_CLIENT_SECRET];
+    expect(findLeaks([result, ...observed], secrets)).toEqual([]);
+  });
+
+  it('refresh_token with rotation: the replaced access tokens are inactive too', async () => {
+    const op = server();
+    const { warden } = observedWarden();
+    const { cred, accessToken: first } = await refreshWithTokens(warden, 'rt-replaced');
+    const second = (await cred.getToken({ forceRefresh: true })).reveal();
+    expect(await active(op, first)).toBe(true);
+    const result = await cred.revoke();
+    expect(result).toMatchObject({
+      outcome: 'revoked',
+      tokens: ['refresh_token', 'access_token'],
+      superseded: { revoked: 1, failed: 0 },
+    });
+    expect(await active(op, first)).toBe(false);
+    expect(await active(op, second)).toBe(false);
+  });
+});
+
 describe('revokeAll() at a real authorization server', () => {
   it('revokes every credential: every token inactive at the server, refresh tokens first', async () => {
     const op = server();

@@ -131,6 +131,7 @@ describe('credential.revoke() with RFC 7009', () => {
       revokedAtServer: true,
       tokens: ['refresh_token', 'access_token'],
       failures: [],
+      superseded: { revoked: 0, failed: 0 },
       wipedLocally: true,
     });
     expect(revokes).toEqual([
@@ -146,6 +147,81 @@ describe('credential.revoke() with RFC 7009', () => {
     expect(cred.status().state).toBe('reauth-required');
     await expect(cred.getToken()).rejects.toMatchObject({ code: 'ERR_REAUTH_REQUIRED' });
     expect(findLeaks([result, ...seen, ...logs], SECRETS)).toEqual([]);
+  });
+
+  it('also revokes the access tokens it replaced that have not expired, oldest first', async () => {
+    tokenEndpoint(false);
+    const forms = revocationEndpoint(server200);
+    const { warden: w, seen, logs } = newWarden();
+    const cred = ccCredential(w);
+    await cred.getToken();
+    await cred.getToken({ forceRefresh: true });
+    await cred.getToken({ forceRefresh: true });
+
+    const result = await cred.revoke();
+
+    // The current token first, then the two it replaced: each stays valid at the server until
+    // it expires, so each is revoked too.
+    expect(hints(forms)).toEqual([
+      ['access_token', `${SENTINEL.accessToken}-3`],
+      ['access_token', SENTINEL.accessToken],
+      ['access_token', `${SENTINEL.accessToken}-2`],
+    ]);
+    expect(result).toMatchObject({
+      outcome: 'revoked',
+      tokens: ['access_token'],
+      superseded: { revoked: 2, failed: 0 },
+    });
+    expect(findLeaks([result, ...seen, ...logs], SECRETS)).toEqual([]);
+  });
+
+  it('counts a replaced token the server did not revoke apart, without changing the outcome', async () => {
+    tokenEndpoint(false);
+    const forms = revocationEndpoint((form) =>
+      form.get('token') === SENTINEL.accessToken
+        ? HttpResponse.json({ error: 'invalid_request' }, { status: 400 })
+        : server200(),
+    );
+    const { warden: w } = newWarden();
+    const cred = ccCredential(w);
+    await cred.getToken();
+    await cred.getToken({ forceRefresh: true });
+    const result = await cred.revoke();
+    expect(forms).toHaveLength(2);
+    expect(result).toMatchObject({
+      outcome: 'revoked',
+      revokedAtServer: true,
+      failures: [],
+      superseded: { revoked: 0, failed: 1 },
+    });
+  });
+
+  it('does not revoke replaced tokens that have expired, nor any after forget()', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      tokenEndpoint(false);
+      const forms = revocationEndpoint(server200);
+      const { warden: w } = newWarden();
+      const cred = ccCredential(w);
+      await cred.getToken();
+      await cred.getToken({ forceRefresh: true });
+      // The first token (300 s) has expired; the second was issued at the same time.
+      vi.setSystemTime(Date.now() + 301_000);
+      await cred.getToken();
+      const result = await cred.revoke();
+      expect(hints(forms)).toEqual([['access_token', `${SENTINEL.accessToken}-3`]]);
+      expect(result.superseded).toEqual({ revoked: 0, failed: 0 });
+
+      await cred.getToken();
+      await cred.getToken({ forceRefresh: true });
+      await cred.forget();
+      await cred.getToken();
+      forms.length = 0;
+      await cred.revoke();
+      expect(hints(forms)).toEqual([['access_token', `${SENTINEL.accessToken}-6`]]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('takes a 200 with any body as success', async () => {
