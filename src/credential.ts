@@ -661,8 +661,8 @@ export class Credential {
    * this is RFC 7009 at the revocation endpoint: the refresh token first, then the access token,
    * each with its `token_type_hint`; a 200 with any body is success; a 503 is retried after its
    * `Retry-After` (at most `maxAttempts` times, each wait capped by `maxRetryWait`). An
-   * {@link apiKey} source calls its `revoke` callback; other sources cannot revoke, which the
-   * result says (`outcome: 'unsupported'`).
+   * {@link apiKey} or {@link customSource} source calls its `revoke` callback; without one it
+   * cannot revoke, which the result says (`outcome: 'unsupported'`).
    *
    * An access token replaced by a refresh stays valid at the server until it expires, so the
    * OAuth sources also revoke the access tokens this instance replaced and that have not expired

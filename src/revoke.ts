@@ -40,8 +40,8 @@ export interface RevokeOptions {
  * - `'revoked'`: every held token was revoked;
  * - `'partial'`: some were, some failed (see `failures`);
  * - `'failed'`: none could be revoked;
- * - `'unsupported'`: the source cannot revoke (no revocation endpoint, a custom source, an API
- *   key without a `revoke` callback);
+ * - `'unsupported'`: the source cannot revoke (no revocation endpoint; an API key or a custom
+ *   source without a `revoke` callback);
  * - `'nothing-held'`: there was no token to revoke.
  *
  * In every case the local copies were wiped.

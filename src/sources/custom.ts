@@ -10,7 +10,7 @@ import {
   MAX_LIFETIME_MS,
   parseScope,
 } from './token-response.js';
-import type { SourceContext, SourceInfo, TokenHeader, TokenSource } from './types.js';
+import type { RevokedToken, SourceContext, SourceInfo, TokenHeader, TokenSource } from './types.js';
 
 /**
  * What a {@link customSource} function returns.
@@ -95,6 +95,44 @@ export type CustomSourceFunction = (
 ) => Promise<CustomTokenResult> | CustomTokenResult;
 
 /**
+ * What a {@link customSource}'s `revoke` callback receives. The tokens are behind `reveal...()`,
+ * so that printing or serialising the context shows no secret; keep them out of your error
+ * messages.
+ *
+ * @example
+ * ```ts
+ * import { customSource, type CustomRevokeContext } from 'tokenwarden';
+ * const source = customSource(mintToken, {
+ *   revoke: async ({ revealAccessToken, signal }: CustomRevokeContext) => {
+ *     await fetch('https://tokens.internal/revoke', {
+ *       method: 'POST', body: revealAccessToken(), signal,
+ *     });
+ *   },
+ * });
+ * ```
+ */
+export interface CustomRevokeContext {
+  /** Aborted when the credential closes, the caller gives up, or the timeout passes. */
+  readonly signal: AbortSignal;
+  /** The credential the tokens belong to. */
+  readonly credentialId: string;
+  /** Non-secret facts about the token set being revoked. */
+  readonly current: TokenSetInfo;
+  /**
+   * The access token to revoke.
+   * @returns The raw access token.
+   * @throws Never.
+   */
+  revealAccessToken(): string;
+  /**
+   * The refresh token your function returned with the set, if any.
+   * @returns The raw refresh token, or `undefined`.
+   * @throws Never.
+   */
+  revealRefreshToken(): string | undefined;
+}
+
+/**
  * Options of {@link customSource}.
  *
  * @example
@@ -116,6 +154,14 @@ export interface CustomSourceOptions {
    * @default the token type (`Bearer`) for `Authorization`, `null` for any other header
    */
   scheme?: string | null | undefined;
+  /**
+   * Revokes the held tokens at their issuer, called by `credential.revoke()` and
+   * `warden.revokeAll()` (the local copies are wiped whatever it does). It runs under the
+   * credential's request timeout; an error it throws is wrapped in `ERR_SOURCE_FAILED`, with your
+   * error as `cause`, and reported in the revoke result, so keep tokens out of your error.
+   * @default undefined (`revoke()` only wipes the tokens locally and reports `outcome: 'unsupported'`)
+   */
+  revoke?: ((context: CustomRevokeContext) => Promise<void> | void) | undefined;
 }
 
 /**
@@ -154,6 +200,7 @@ export function customSource(
 class CustomSource implements TokenSource {
   readonly kind = 'custom' as const;
   declare readonly header?: TokenHeader;
+  declare readonly revokeCurrent?: (context: SourceContext) => Promise<readonly RevokedToken[]>;
   readonly #fn: CustomSourceFunction;
 
   constructor(fn: CustomSourceFunction, options: CustomSourceOptions) {
@@ -166,6 +213,13 @@ class CustomSource implements TokenSource {
     this.#fn = fn;
     if (options.header !== undefined || options.scheme !== undefined) {
       this.header = parseHeader(options.header, options.scheme);
+    }
+    if (options.revoke !== undefined) {
+      if (typeof options.revoke !== 'function') {
+        throw invalidArgument('revoke must be a function that revokes the tokens at their issuer.');
+      }
+      const revoke = options.revoke;
+      this.revokeCurrent = (context) => revokeTokens(revoke, context);
     }
     Object.freeze(this);
   }
@@ -199,6 +253,37 @@ class CustomSource implements TokenSource {
   [INSPECT](): string {
     return `TokenSource ${JSON.stringify(this.toJSON())}`;
   }
+}
+
+/** Calls a custom source's `revoke` callback under the credential's deadline. */
+async function revokeTokens(
+  revoke: NonNullable<CustomSourceOptions['revoke']>,
+  context: SourceContext,
+): Promise<readonly RevokedToken[]> {
+  const current = context.current;
+  if (current === undefined) return [];
+  await withDeadline(
+    { signal: context.signal, timeoutMs: context.timeoutMs, what: 'The custom revoke callback' },
+    (signal) =>
+      Promise.resolve(
+        revoke({
+          signal,
+          credentialId: context.credentialId,
+          current: current.info(),
+          revealAccessToken: () => current.revealAccessToken(),
+          revealRefreshToken: () => current.revealRefreshToken(),
+        }),
+      ),
+    (error) =>
+      new TokenWardenError(
+        'ERR_SOURCE_FAILED',
+        'The custom revoke callback threw; see the cause. The tokens were wiped locally but may still be valid at their issuer.',
+        { credentialId: context.credentialId, cause: error },
+      ),
+  );
+  return current.revealRefreshToken() === undefined
+    ? ['access_token']
+    : ['refresh_token', 'access_token'];
 }
 
 function validateCustomResult(

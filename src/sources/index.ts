@@ -24,6 +24,7 @@ export { ClientSecret } from './client-auth.js';
 export type { ClientCredentialsOptions } from './client-credentials.js';
 export { clientCredentials } from './client-credentials.js';
 export type {
+  CustomRevokeContext,
   CustomSourceContext,
   CustomSourceFunction,
   CustomSourceOptions,

@@ -423,10 +423,73 @@ describe('sources without RFC 7009', () => {
     expect(() => apiKey({ key: 'k', revoke: 'yes' as never })).toThrow(/revoke must be a function/);
   });
 
+  it('customSource calls its revoke callback with both tokens behind reveal functions', async () => {
+    const revoke = vi.fn();
+    const { warden: w, revokes, store, seen, logs } = newWarden();
+    const mint = async () => ({
+      accessToken: SENTINEL.accessToken,
+      refreshToken: SENTINEL.refreshToken,
+      expiresIn: 300,
+    });
+    const cred = w.register('internal', {
+      source: customSource(mint, { revoke }),
+      origins: [API],
+    });
+    await cred.getToken();
+    const result = await cred.revoke();
+    expect(revoke).toHaveBeenCalledTimes(1);
+    const context = revoke.mock.calls[0]?.[0];
+    expect(context.credentialId).toBe('internal');
+    expect(context.signal).toBeInstanceOf(AbortSignal);
+    expect(context.current).toMatchObject({ hasRefreshToken: true });
+    expect(context.revealAccessToken()).toBe(SENTINEL.accessToken);
+    expect(context.revealRefreshToken()).toBe(SENTINEL.refreshToken);
+    const printable = { ...context, revealAccessToken: undefined, revealRefreshToken: undefined };
+    expect(findLeaks([printable], SECRETS)).toEqual([]);
+    expect(result).toMatchObject({ outcome: 'revoked', tokens: ['refresh_token', 'access_token'] });
+    expect(revokes).toEqual([expect.objectContaining({ outcome: 'revoked' })]);
+    expect(await store.get('internal')).toBeUndefined();
+    expect(findLeaks([result, ...seen, ...logs], SECRETS)).toEqual([]);
+  });
+
+  it('customSource reports a throwing or hanging revoke callback, without a token, and still wipes', async () => {
+    const cases: [() => unknown, string][] = [
+      [
+        () => {
+          throw new Error(`provider down for ${SENTINEL.accessToken.length} chars`);
+        },
+        'ERR_SOURCE_FAILED',
+      ],
+      [() => new Promise<void>(() => {}), 'ERR_TIMEOUT'],
+    ];
+    for (const [revoke, code] of cases) {
+      const { warden: w, store, seen, logs } = newWarden();
+      const cred = w.register('internal', {
+        source: customSource(async () => ({ accessToken: SENTINEL.accessToken, expiresIn: 300 }), {
+          revoke: revoke as () => Promise<void>,
+        }),
+        origins: [API],
+        timeout: '200ms',
+      });
+      await cred.getToken();
+      const result = await cred.revoke();
+      expect(result.outcome).toBe('failed');
+      expect(result.failures.map((f) => [f.token, f.code])).toEqual([['access_token', code]]);
+      expect(await store.get('internal')).toBeUndefined();
+      expect(findLeaks([result, ...seen, ...logs], SECRETS)).toEqual([]);
+    }
+  });
+
+  it('rejects a customSource revoke option that is not a function', () => {
+    expect(() =>
+      customSource(async () => ({ accessToken: 'a' }), { revoke: 'yes' as never }),
+    ).toThrow(/revoke must be a function/);
+  });
+
   it.each([
     ['an apiKey without callback', () => apiKey({ key: SENTINEL.apiKey })],
     [
-      'a customSource',
+      'a customSource without callback',
       () => customSource(async () => ({ accessToken: SENTINEL.accessToken, expiresIn: 300 })),
     ],
   ])('%s is wiped locally and reported as unsupported', async (_name, make) => {
