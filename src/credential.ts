@@ -648,11 +648,7 @@ export class Credential {
     this.#forgetLocally();
     await this.#inflight?.catch(() => {});
     await this.#runtime.store.delete(this.id).catch((error: unknown) => {
-      this.#log('error', 'deleting the stored record failed', {
-        id: this.id,
-        store: this.#runtime.store.kind,
-        error: describe(error),
-      });
+      this.#storeFailed('delete', 'deleting the stored record failed', error);
     });
   }
 
@@ -1342,11 +1338,7 @@ export class Credential {
       }
       // The new set is still used from memory: with a rotating refresh token, dropping it would
       // lose the only valid refresh token.
-      this.#log('error', 'storing the token set failed', {
-        id: this.id,
-        store: this.#runtime.store.kind,
-        error: describe(error),
-      });
+      this.#storeFailed('write', 'storing the token set failed', error);
       return 'failed';
     }
   }
@@ -1506,11 +1498,7 @@ export class Credential {
       },
       (error: unknown) => {
         this.#loadFailedAt = Date.now();
-        this.#log('error', 'reading the token store failed', {
-          id: this.id,
-          store: this.#runtime.store.kind,
-          error: describe(error),
-        });
+        this.#storeFailed('read', 'reading the token store failed', error);
       },
     );
     return this.#loading;
@@ -1526,6 +1514,21 @@ export class Credential {
     if (this.#closed) throw closedError(this.id);
     if (this.#abort.signal.aborted) throw abortError(this.#abort.signal);
     if (this.#reauth) throw this.#reauth;
+  }
+
+  /** Logs a failed store operation and emits `store-error`. */
+  #storeFailed(operation: 'read' | 'write' | 'delete', message: string, caught: unknown): void {
+    const store = this.#runtime.store.kind;
+    this.#log('error', message, { id: this.id, store, error: describe(caught) });
+    const error =
+      caught instanceof TokenWardenError
+        ? caught
+        : new TokenWardenError(
+            'ERR_STORE_UNAVAILABLE',
+            `The ${store} store failed to ${operation} the record of credential "${this.id}"; see the cause.`,
+            { credentialId: this.id, cause: caught },
+          );
+    this.#emit('store-error', { id: this.id, store, operation, error, code: error.code });
   }
 
   #emit<K extends keyof WardenEvents>(event: K, ...args: WardenEvents[K]): void {

@@ -167,6 +167,38 @@ export interface TamperEvent {
 }
 
 /**
+ * Payload of the `store-error` event: the token store failed to read, write or delete a
+ * credential's record (Redis down, a locked keychain, a key the store cannot use, a full disk).
+ * The credential goes on from memory: a read failure is retried on a later use, a token set that
+ * could not be written is still used (dropping a rotated refresh token would lose it), and a
+ * failed delete leaves the record until the next write or wipe.
+ *
+ * @example
+ * ```ts
+ * import type { StoreErrorEvent } from 'tokenwarden';
+ * warden.on('store-error', (event: StoreErrorEvent) => {
+ *   metrics.increment('token_store_errors', { store: event.store, operation: event.operation });
+ *   if (event.code === 'ERR_KEY_UNAVAILABLE') pageOnCall(`${event.id}: the store key is unusable`);
+ * });
+ * ```
+ */
+export interface StoreErrorEvent {
+  /** The credential id (the record's slot). */
+  readonly id: string;
+  /** The store kind, e.g. `redis`, `file`, `indexeddb`. */
+  readonly store: string;
+  /** What failed. */
+  readonly operation: 'read' | 'write' | 'delete';
+  /**
+   * The coded error (message and fields carry no secret). An error that is not a
+   * {@link TokenWardenError} is wrapped in `ERR_STORE_UNAVAILABLE`, with it as `cause`.
+   */
+  readonly error: TokenWardenError;
+  /** The stable error code, e.g. `ERR_STORE_UNAVAILABLE` or `ERR_KEY_UNAVAILABLE`. */
+  readonly code: TokenWardenErrorCode;
+}
+
+/**
  * What kind of anomaly an `anomaly` event reports. See {@link AnomalyOptions} for when each
  * fires, its severity and its thresholds.
  *
@@ -239,6 +271,8 @@ export interface WardenEvents {
   blocked: [event: BlockedEvent];
   /** A stored record failed its integrity check and was discarded. */
   tamper: [event: TamperEvent];
+  /** The token store failed to read, write or delete a record; the credential goes on from memory. */
+  'store-error': [event: StoreErrorEvent];
   /** Something looked wrong. */
   anomaly: [event: AnomalyEvent];
 }

@@ -84,6 +84,7 @@ const EVENT_NAMES: (keyof WardenEvents)[] = [
   'revoke',
   'blocked',
   'tamper',
+  'store-error',
   'anomaly',
 ];
 

@@ -142,4 +142,30 @@ describe('Redis unreachable', () => {
       await warden.close();
     }
   }, 30_000);
+
+  it('reports the failed read of a credential registered while Redis is away (store-error)', async () => {
+    const op = server();
+    const minted = await op.mintRefreshToken();
+    const store = redisStore({ client: client(), key: KEY, prefix: 'away:', timeout: 300 });
+    const warden = createWarden({ store });
+    const storeErrors = collect(warden, 'store-error');
+    await redis().stop();
+    try {
+      const cred = refreshCredential(op, warden, 'late', minted, { timeout: '2s' });
+      const counts = tokenCountsSince(op, 'refresh_token');
+      const failed = await timed(() => cred.getToken());
+      expect(codeOf(failed.result)).toBe('ERR_STORE_UNAVAILABLE');
+      expect(storeErrors[0]).toMatchObject({
+        id: 'late',
+        store: 'redis',
+        operation: 'read',
+        code: 'ERR_STORE_UNAVAILABLE',
+      });
+      // The configured refresh token was not redeemed: the stored one may be newer.
+      expect(counts().total).toBe(0);
+    } finally {
+      await redis().restart();
+      await warden.close();
+    }
+  }, 30_000);
 });
