@@ -14,10 +14,11 @@
 //   computed, a short phrase (`@default derived from the lifetime`). When there is no default (the
 //   feature is off or the value absent unless given), write `@default undefined (what that
 //   means)`, e.g. `@default undefined (no rotation)`.
-// - Errors: every exported function, every public method of an exported class or interface and
-//   every public constructor of an exported class has a `@throws` tag that names the `ERR_*` code(s) it throws or rejects with, e.g.
-//   `@throws {@link TokenWardenError} ERR_INVALID_ARGUMENT when ...`. One that never throws a
-//   tokenwarden error says so with a `@throws` that starts with `Never`, e.g.
+// - Errors: every exported function, every public method of an exported class or interface, every
+//   public function-valued property of an exported class (`credential.fetch`) and every public
+//   constructor of an exported class has a `@throws` tag that names the `ERR_*` code(s) it throws
+//   or rejects with, e.g. `@throws {@link TokenWardenError} ERR_INVALID_ARGUMENT when ...`. One
+//   that never throws a tokenwarden error says so with a `@throws` that starts with `Never`, e.g.
 //   `@throws Never: a closed credential reports its state.` Every code named must be a
 //   `TokenWardenErrorCode`. Interfaces the app implements (tokenwarden only calls them) are in
 //   `APP_IMPLEMENTED` below, with the reason, and need no `@throws`.
@@ -245,6 +246,15 @@ for (const [symbol, name] of exportedSymbols) {
             (ts.ModifierFlags.Private | ts.ModifierFlags.Protected) ||
           ts.getJSDocTags(member).some((tag) => tag.tagName.text === 'internal');
         if (!hidden && member.body) checkThrows(`${at} constructor`, [member]);
+        continue;
+      }
+      // A function-valued property of a class (`credential.fetch`) is called like a method.
+      if (
+        ts.isPropertyDeclaration(member) &&
+        isPublicMember(member) &&
+        checker.getTypeAtLocation(member).getCallSignatures().length > 0
+      ) {
+        checkThrows(`${at}.${member.name.getText()}`, [member]);
         continue;
       }
       if (!ts.isMethodDeclaration(member) && !ts.isMethodSignature(member)) continue;
