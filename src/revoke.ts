@@ -105,7 +105,12 @@ export interface RevokeResult {
    * sources; the 8 most recent). `revoked` counts those the server revoked, `failed` those it
    * did not (they expire on their own); neither changes `outcome`.
    */
-  readonly superseded: { readonly revoked: number; readonly failed: number };
+  readonly superseded: {
+    /** Earlier access tokens the server revoked. */
+    readonly revoked: number;
+    /** Earlier access tokens it did not revoke (they expire on their own). */
+    readonly failed: number;
+  };
   /**
    * Whether the local copies were wiped: `true` whatever the server said; `false` only from
    * `warden.revokeAll()` for a credential that could not be revoked at all (it was closed).
