@@ -1,7 +1,7 @@
 import EventEmitter from 'eventemitter3';
 import type { KyInstance } from 'ky';
-import { type DpopAlgorithm, DpopKey, type DpopKeyInfo } from './dpop/key.js';
-import { DpopNonces, dpopProver } from './dpop/proof.js';
+import type { DpopAlgorithm, DpopKey, DpopKeyInfo } from './dpop/key.js';
+import { DpopNonces } from './dpop/nonces.js';
 import {
   type BlockReason,
   invalidArgument,
@@ -15,7 +15,7 @@ import { timingSafeEqual } from './internal/compare.js';
 import { type Duration, toMs } from './internal/duration.js';
 import { INSPECT } from './internal/redact.js';
 import { isSecureTransport, parseOrigin } from './internal/url.js';
-import { type RevokeOptions, type RevokeResult, revokeAtServer } from './revoke.js';
+import type { RevokeOptions, RevokeResult, ServerRevocation } from './revoke.js';
 import type {
   DpopContext,
   SkewClock,
@@ -637,7 +637,7 @@ export class Credential {
    * fetches a new token on its next request.
    *
    * @throws {@link TokenWardenError} `ERR_CLOSED` when the credential is closed. A store that
-   * cannot delete the record is logged, not thrown.
+   * cannot delete the record is reported (a `store-error` event and a log line), not thrown.
    * @example
    * ```ts
    * logoutButton.onclick = async () => { await me.forget(); showSignIn(); };
@@ -693,12 +693,12 @@ export class Credential {
     const signal = options.signal
       ? anySignal([this.#abort.signal, options.signal])
       : this.#abort.signal;
-    const server = await revokeAtServer(
-      source,
-      held,
-      this.#sourceContext(held, signal),
-      options,
-      superseded,
+    // The revocation code is loaded on first use (an app that never revokes does not ship it),
+    // after the wipe, so that nothing waits for it locally.
+    const server = await import('./revoke.js').then(
+      ({ revokeAtServer }) =>
+        revokeAtServer(source, held, this.#sourceContext(held, signal), options, superseded),
+      (error: unknown) => notRevoked(held, this.id, error),
     );
     const result: RevokeResult = {
       id: this.id,
@@ -795,7 +795,7 @@ export class Credential {
   /**
    * Stops this credential: timers cleared, a token request in flight aborted, listeners removed.
    * Later calls fail with `ERR_CLOSED`. Stored tokens are kept (use `revoke()` to wipe them).
-   * @throws Never: a second call does nothing, and a failed usage write is logged.
+   * @throws Never: a second call does nothing, and a failed usage write is reported, not thrown.
    * @example
    * ```ts
    * await billing.close();
@@ -1153,8 +1153,12 @@ export class Credential {
   #dpopContext(): DpopContext | undefined {
     const options = this.#dpop;
     if (!options) return undefined;
-    const prover = async () =>
-      dpopProver(await this.#ensureDpopKey(), this.#dpopNonces, this.#runtime.clock);
+    // The proof code (and the part of jose it needs) is loaded on first use, so an app without
+    // DPoP-bound credentials does not ship it.
+    const prover = async () => {
+      const { dpopProver } = await import('./dpop/proof.js');
+      return dpopProver(await this.#ensureDpopKey(), this.#dpopNonces, this.#runtime.clock);
+    };
     return {
       allowBearer: options.allowBearer,
       thumbprint: async () => (await this.#ensureDpopKey()).thumbprint,
@@ -1172,10 +1176,10 @@ export class Credential {
   #ensureDpopKey(): Promise<DpopKey> {
     if (this.#dpopKey) return Promise.resolve(this.#dpopKey);
     const options = this.#dpop as { algorithm: DpopAlgorithm };
-    this.#dpopKeyPending ??= DpopKey.generate(
-      options.algorithm,
-      this.#runtime.store.keepsCryptoKeys !== true,
-    )
+    this.#dpopKeyPending ??= import('./dpop/key.js')
+      .then(({ DpopKey }) =>
+        DpopKey.generate(options.algorithm, this.#runtime.store.keepsCryptoKeys !== true),
+      )
       .then((key) => {
         this.#dpopKey ??= key;
         return this.#dpopKey;
@@ -1666,6 +1670,27 @@ export function parseRetryAfter(value: string | null): number | undefined {
 }
 
 /** A non-secret description of an unknown error for logs: its name and code only. */
+/** The server part of a revocation whose code could not be loaded (a browser chunk that failed). */
+function notRevoked(
+  held: TokenSet | undefined,
+  credentialId: string,
+  cause: unknown,
+): ServerRevocation {
+  const superseded = { revoked: 0, failed: 0 };
+  if (held === undefined) return { outcome: 'nothing-held', tokens: [], failures: [], superseded };
+  const error = new TokenWardenError(
+    'ERR_NETWORK',
+    `The revocation code of credential "${credentialId}" could not be loaded; the tokens were wiped locally but may still be valid at the server.`,
+    { credentialId, cause },
+  );
+  return {
+    outcome: 'failed',
+    tokens: [],
+    failures: [{ token: 'access_token', code: error.code, error }],
+    superseded,
+  };
+}
+
 function describe(error: unknown): string {
   if (error instanceof TokenWardenError) return error.code;
   if (error instanceof Error) return error.name;

@@ -1,12 +1,5 @@
 import EventEmitter from 'eventemitter3';
-import {
-  type AuditContext,
-  type AuditFinding,
-  type AuditOptions,
-  buildInventory,
-  type InventoryEntry,
-  runAudit,
-} from './audit.js';
+import type { AuditContext, AuditFinding, AuditOptions, InventoryEntry } from './audit.js';
 import {
   Credential,
   type CredentialOptions,
@@ -373,8 +366,10 @@ export function createWarden(options: WardenOptions = {}): Warden {
   };
 
   const warden: Warden = {
-    inventory: () => buildInventory(auditContext),
-    audit: (auditOptions) => runAudit(auditContext, auditOptions),
+    // The inventory and the audit are loaded on first use: an app that never calls them does
+    // not ship them.
+    inventory: async () => (await import('./audit.js')).buildInventory(auditContext),
+    audit: async (auditOptions) => (await import('./audit.js')).runAudit(auditContext, auditOptions),
     register(id, credentialOptions) {
       if (closed) throw invalidArgument('This warden is closed; create a new one.');
       if (typeof id !== 'string' || !ID_PATTERN.test(id)) {

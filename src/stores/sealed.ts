@@ -1,4 +1,4 @@
-import { DpopKey } from '../dpop/key.js';
+import type { DpopKey } from '../dpop/key.js';
 import { invalidArgument, TokenWardenError } from '../errors.js';
 import { INSPECT, REDACTED } from '../internal/redact.js';
 import { openRecord, sealRecord } from './envelope.js';
@@ -89,6 +89,8 @@ export function sealedStore(backend: RecordBackend, key: KeyInput): SealedStore 
    */
   const rebuildKey = async (id: string, stored: StoredDpopKey): Promise<DpopKey | undefined> => {
     try {
+      // Loaded here, not at start-up: only records of DPoP-bound credentials carry a key.
+      const { DpopKey } = await import('../dpop/key.js');
       if (stored.jwk !== undefined)
         return await DpopKey.fromPrivateJwk(stored.algorithm, stored.jwk);
       const pair = await backend.readKeyPair?.(id);
