@@ -1,7 +1,12 @@
-// Size report for the built package (run `npm run build` first): bundles each public entry, and
-// the smallest real browser app, with esbuild (minified, as a user's bundler would), measures the
-// minified and gzip sizes with node:zlib, prints a table, writes .ci/out/size-report.json and
-// fails when a budget in size-budgets.json is exceeded.
+// Size report for the built package (run `npm run build` first): bundles each public entry with
+// esbuild (minified, as a user's bundler would), and the smallest real browser app as Vite's
+// production build does (rolldown, minified, with code splitting), measures the minified and
+// gzip sizes with node:zlib, prints a table, writes .ci/out/size-report.json and fails when a
+// budget in size-budgets.json is exceeded.
+//
+// The app's size is what a page loads at start-up: the entry chunk and every chunk it imports
+// statically, each gzipped on its own as a server sends it. What tokenwarden loads on first use
+// (DPoP, audit, revocation) is reported apart, as "on demand".
 //
 // Our own code is measured with `ky` and `jose` external: an app that uses them already pays for
 // them once, whatever else imports them. Both are then measured on their own: jose as the part
@@ -15,6 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build, type Plugin } from 'esbuild';
+import { type OutputChunk, rolldown } from 'rolldown';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const budgetsPath = join(root, 'size-budgets.json');
@@ -96,6 +102,69 @@ async function bundle(source: string, platform: Target['platform'], external: st
   return { min: code.byteLength, gzip: gzipSync(code, { level: 9 }).byteLength };
 }
 
+/** Resolves a `tokenwarden` import to the built file, or `undefined` for another module. */
+function selfResolve(path: string): string | undefined {
+  if (!/^tokenwarden(\/.*)?$/.test(path)) return undefined;
+  const subpath = '.' + path.slice('tokenwarden'.length);
+  const target = manifest.exports[subpath];
+  const file = typeof target === 'string' ? target : target?.['default'];
+  if (!file) throw new Error(`package.json exports no ${subpath}`);
+  return join(root, file);
+}
+
+interface AppSize {
+  /** The start-up load: the entry chunk and the chunks it imports statically. */
+  min: number;
+  /** The same, each chunk gzipped on its own. */
+  gzip: number;
+  /** The chunks loaded on demand (dynamic imports), gzipped one by one. */
+  lazyGzip: number;
+}
+
+/** Bundles an app as Vite's production build does: rolldown, minified, with code splitting. */
+async function bundleApp(source: string, external: string[]): Promise<AppSize> {
+  const dir = join(root, 'node_modules', '.cache', 'size-report');
+  mkdirSync(dir, { recursive: true });
+  const input = join(dir, 'app.js');
+  writeFileSync(input, source);
+  const isExternal = (id: string) =>
+    id.startsWith('node:') ||
+    [...alwaysExternal, ...external].some((name) => id === name || id.startsWith(`${name}/`));
+  const bundler = await rolldown({
+    input,
+    platform: 'browser',
+    external: isExternal,
+    logLevel: 'silent',
+    plugins: [{ name: 'tokenwarden-dist', resolveId: (id) => selfResolve(id) }],
+  });
+  const { output } = await bundler.generate({ format: 'esm', minify: true });
+  await bundler.close();
+  const chunks = new Map(
+    output
+      .filter((item): item is OutputChunk => item.type === 'chunk')
+      .map((chunk) => [chunk.fileName, chunk]),
+  );
+  const initial = new Set<string>();
+  const pending = [...chunks.values()].filter((chunk) => chunk.isEntry).map((c) => c.fileName);
+  for (let name = pending.pop(); name !== undefined; name = pending.pop()) {
+    if (initial.has(name)) continue;
+    initial.add(name);
+    pending.push(...(chunks.get(name)?.imports ?? []).filter((file) => chunks.has(file)));
+  }
+  const size = { min: 0, gzip: 0, lazyGzip: 0 };
+  for (const [name, chunk] of chunks) {
+    const code = Buffer.from(chunk.code);
+    const gzip = gzipSync(code, { level: 9 }).byteLength;
+    if (initial.has(name)) {
+      size.min += code.byteLength;
+      size.gzip += gzip;
+    } else {
+      size.lazyGzip += gzip;
+    }
+  }
+  return size;
+}
+
 interface Row {
   name: string;
   platform: Target['platform'];
@@ -106,6 +175,8 @@ interface Row {
   joseGzip: number;
   /** ky on its own (gzip), when the entry imports it. */
   kyGzip: number;
+  /** For the app: what loads on demand, jose included (gzip). */
+  lazyGzip?: number;
 }
 
 const kb = (bytes: number) => (bytes / 1000).toFixed(2) + ' kB';
@@ -113,12 +184,26 @@ const kb = (bytes: number) => (bytes / 1000).toFixed(2) + ' kB';
 async function main() {
   const updateBudgets = process.argv.includes('--update-budgets');
   const ky = await bundle(`export { default } from 'ky';`, 'browser', []);
-  const yardstickGzip = await bundle(`export { UserManager } from 'oidc-client-ts';`, 'browser', [])
-    .then(({ gzip }) => gzip)
+  const yardstickGzip = await bundleApp(`export { UserManager } from 'oidc-client-ts';`, [])
+    .then(({ gzip, lazyGzip }) => gzip + lazyGzip)
     .catch(() => OIDC_CLIENT_TS_USER_MANAGER_GZIP);
 
   const rows: Row[] = [];
   for (const target of targets) {
+    if (target.name === APP) {
+      const own = await bundleApp(target.source, ['ky', 'jose']);
+      const withJose = await bundleApp(target.source, ['ky']);
+      rows.push({
+        name: target.name,
+        platform: target.platform,
+        min: own.min,
+        gzip: own.gzip,
+        joseGzip: withJose.gzip - own.gzip,
+        kyGzip: 0,
+        lazyGzip: withJose.lazyGzip,
+      });
+      continue;
+    }
     const own = await bundle(target.source, target.platform, ['ky', 'jose']);
     const withJose = await bundle(target.source, target.platform, ['ky']);
     const withKy = await bundle(target.source, target.platform, ['jose']);
@@ -135,7 +220,12 @@ async function main() {
 
   const budgetKeys = (row: Row) => ({
     [`${row.name} (gzip)`]: row.gzip,
-    ...(row.name === APP ? { [`${row.name} + jose (gzip)`]: row.gzip + row.joseGzip } : {}),
+    ...(row.name === APP
+      ? {
+          [`${row.name} + jose (gzip)`]: row.gzip + row.joseGzip,
+          [`${row.name}, on demand + jose (gzip)`]: row.lazyGzip ?? 0,
+        }
+      : {}),
   });
   const measured: Record<string, number> = Object.assign({}, ...rows.map(budgetKeys));
 
@@ -148,7 +238,7 @@ async function main() {
       JSON.stringify(
         {
           description:
-            'Gzip budgets in bytes checked by scripts/size-report.ts (npm run size): measured size + ~10 %. ky and jose are external except in the "+ jose" budget, which counts the part of jose the app uses.',
+            'Gzip budgets in bytes checked by scripts/size-report.ts (npm run size): measured size + ~10 %. ky and jose are external except in the "+ jose" budgets, which count the part of jose the app uses. The app budgets are its start-up load (entry chunk and static imports) and, apart, what it loads on demand.',
           budgets,
         },
         null,
@@ -183,8 +273,10 @@ async function main() {
   const app = rows.find((row) => row.name === APP)!;
   const appWithJose = app.gzip + app.joseGzip;
   console.log(
-    `\n${APP} with the jose it uses: ${kb(appWithJose)} gzip` +
-      ` (budget ${kb(budgets[`${APP} + jose (gzip)`] ?? Number.NaN)}); ky on its own: ${kb(ky.gzip)} gzip`,
+    `\n${APP}, at start-up with the jose it uses: ${kb(appWithJose)} gzip` +
+      ` (budget ${kb(budgets[`${APP} + jose (gzip)`] ?? Number.NaN)});` +
+      ` on demand (DPoP, audit, revocation, with jose): ${kb(app.lazyGzip ?? 0)};` +
+      ` ky on its own: ${kb(ky.gzip)} gzip`,
   );
 
   const failures: string[] = [];
@@ -200,8 +292,12 @@ async function main() {
   // oidc-client-ts's UserManager is the yardstick from issue 8. It is reported, not enforced:
   // the budgets above are what fails CI, so that a regression shows even while it is missed.
   const yardstick = [
-    { what: 'without ky and jose', size: app.gzip },
-    { what: 'with the jose it uses, without ky', size: appWithJose },
+    { what: 'at start-up, without ky and jose', size: app.gzip },
+    { what: 'at start-up, with the jose it uses, without ky', size: appWithJose },
+    {
+      what: 'in all, on-demand chunks and jose included, without ky',
+      size: appWithJose + (app.lazyGzip ?? 0),
+    },
   ];
   for (const { what, size } of yardstick) {
     const met = size < yardstickGzip;
