@@ -297,27 +297,46 @@ async function revokeKey(
   revoke: NonNullable<ApiKeyOptions['revoke']>,
   context: SourceContext,
 ): Promise<readonly RevokedToken[]> {
+  const called = await runRevokeCallback(
+    context,
+    'The API key revoke callback',
+    'The key was wiped locally but may still be valid at its provider.',
+    (signal, current) =>
+      revoke({
+        signal,
+        credentialId: context.credentialId,
+        current: current.info(),
+        revealKey: () => current.revealAccessToken(),
+      }),
+  );
+  return called ? ['api_key'] : [];
+}
+
+/**
+ * Calls an app's revoke callback (an API key's, a custom source's) with the held set, under the
+ * credential's timeout and signal; what it throws becomes `ERR_SOURCE_FAILED` with it as `cause`.
+ * @returns `false` when no set is held (nothing was called).
+ * @internal
+ */
+export async function runRevokeCallback(
+  context: SourceContext,
+  callback: string,
+  consequence: string,
+  call: (signal: AbortSignal, current: TokenSet) => Promise<void> | void,
+): Promise<boolean> {
   const current = context.current;
-  if (current === undefined) return [];
+  if (current === undefined) return false;
   await withDeadline(
-    { signal: context.signal, timeoutMs: context.timeoutMs, what: 'The API key revoke callback' },
-    (signal) =>
-      Promise.resolve(
-        revoke({
-          signal,
-          credentialId: context.credentialId,
-          current: current.info(),
-          revealKey: () => current.revealAccessToken(),
-        }),
-      ),
+    { signal: context.signal, timeoutMs: context.timeoutMs, what: callback },
+    (signal) => Promise.resolve(call(signal, current)),
     (error) =>
       new TokenWardenError(
         'ERR_SOURCE_FAILED',
-        'The API key revoke callback threw; see the cause. The key was wiped locally but may still be valid at its provider.',
+        `${callback} threw; see the cause. ${consequence}`,
         { credentialId: context.credentialId, cause: error },
       ),
   );
-  return ['api_key'];
+  return true;
 }
 
 /**

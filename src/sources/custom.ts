@@ -2,7 +2,7 @@ import { invalidArgument, TokenWardenError } from '../errors.js';
 import { withDeadline } from '../internal/http.js';
 import { INSPECT } from '../internal/redact.js';
 import { TokenSet, type TokenSetInfo } from '../token.js';
-import { parseExpiresAt, parseHeader } from './api-key.js';
+import { parseExpiresAt, parseHeader, runRevokeCallback } from './api-key.js';
 import {
   isHeaderToken,
   isTokenValue,
@@ -260,28 +260,21 @@ async function revokeTokens(
   revoke: NonNullable<CustomSourceOptions['revoke']>,
   context: SourceContext,
 ): Promise<readonly RevokedToken[]> {
-  const current = context.current;
-  if (current === undefined) return [];
-  await withDeadline(
-    { signal: context.signal, timeoutMs: context.timeoutMs, what: 'The custom revoke callback' },
-    (signal) =>
-      Promise.resolve(
-        revoke({
-          signal,
-          credentialId: context.credentialId,
-          current: current.info(),
-          revealAccessToken: () => current.revealAccessToken(),
-          revealRefreshToken: () => current.revealRefreshToken(),
-        }),
-      ),
-    (error) =>
-      new TokenWardenError(
-        'ERR_SOURCE_FAILED',
-        'The custom revoke callback threw; see the cause. The tokens were wiped locally but may still be valid at their issuer.',
-        { credentialId: context.credentialId, cause: error },
-      ),
+  const called = await runRevokeCallback(
+    context,
+    'The custom revoke callback',
+    'The tokens were wiped locally but may still be valid at their issuer.',
+    (signal, current) =>
+      revoke({
+        signal,
+        credentialId: context.credentialId,
+        current: current.info(),
+        revealAccessToken: () => current.revealAccessToken(),
+        revealRefreshToken: () => current.revealRefreshToken(),
+      }),
   );
-  return current.revealRefreshToken() === undefined
+  if (!called) return [];
+  return context.current?.revealRefreshToken() === undefined
     ? ['access_token']
     : ['refresh_token', 'access_token'];
 }

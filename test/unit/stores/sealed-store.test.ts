@@ -262,17 +262,7 @@ describe('sealedStore', () => {
   it('wipes the store when the key provider has no usable key', async () => {
     const backend = mapBackend();
     await sealedStore(backend, KEY_A).set('billing', record());
-    const broken: KeyProvider = {
-      kind: 'broken',
-      current: async () => {
-        throw new TokenWardenError('ERR_KEY_UNAVAILABLE', 'the key is gone');
-      },
-      find: async () => undefined,
-      rotate: async () => {
-        throw new Error('no');
-      },
-      retire: async () => {},
-    };
+    const broken = brokenKeys();
     const store = sealedStore(backend, broken);
     await expect(store.get('billing')).rejects.toMatchObject({ code: 'ERR_KEY_UNAVAILABLE' });
     expect(backend.records.size).toBe(0);
@@ -379,21 +369,26 @@ describe('sealedStore over a shared backend', () => {
   });
 });
 
+/** A key provider that has no usable key at all. */
+function brokenKeys(): KeyProvider {
+  return {
+    kind: 'broken',
+    current: async () => {
+      throw new TokenWardenError('ERR_KEY_UNAVAILABLE', 'the key is gone');
+    },
+    find: async () => undefined,
+    rotate: async () => {
+      throw new Error('no');
+    },
+    retire: async () => {},
+  };
+}
+
 describe('sealedStore over a shared backend, when the key provider has no usable key', () => {
   it('wipes nothing: the other instances may hold the key', async () => {
     const backend = Object.assign(mapBackend(), { shared: true });
     await sealedStore(backend, KEY_A).set('billing', record());
-    const broken: KeyProvider = {
-      kind: 'broken',
-      current: async () => {
-        throw new TokenWardenError('ERR_KEY_UNAVAILABLE', 'the key is gone');
-      },
-      find: async () => undefined,
-      rotate: async () => {
-        throw new Error('no');
-      },
-      retire: async () => {},
-    };
+    const broken = brokenKeys();
     const store = sealedStore(backend, broken);
     await expect(store.get('billing')).rejects.toMatchObject({ code: 'ERR_KEY_UNAVAILABLE' });
     await expect(store.set('reports', record())).rejects.toMatchObject({
