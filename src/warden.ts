@@ -340,6 +340,7 @@ export function createWarden(options: WardenOptions = {}): Warden {
           durationMs: outcome.durationMs,
           retried: outcome.retried,
           ...(tokenIssuedAt === undefined ? {} : { tokenAgeMs: Math.max(0, now - tokenIssuedAt) }),
+          ...(outcome.error === undefined ? {} : { error: outcome.error }),
         };
         notify((observer) => observer.request?.(record));
       }
@@ -369,7 +370,8 @@ export function createWarden(options: WardenOptions = {}): Warden {
     // The inventory and the audit are loaded on first use: an app that never calls them does
     // not ship them.
     inventory: async () => (await import('./audit.js')).buildInventory(auditContext),
-    audit: async (auditOptions) => (await import('./audit.js')).runAudit(auditContext, auditOptions),
+    audit: async (auditOptions) =>
+      (await import('./audit.js')).runAudit(auditContext, auditOptions),
     register(id, credentialOptions) {
       if (closed) throw invalidArgument('This warden is closed; create a new one.');
       if (typeof id !== 'string' || !ID_PATTERN.test(id)) {

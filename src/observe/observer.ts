@@ -28,6 +28,14 @@ export interface RequestRecord {
   readonly retried: boolean;
   /** How old the token was when the request completed, milliseconds, when known. */
   readonly tokenAgeMs?: number;
+  /**
+   * What the call failed with, when it threw instead of returning a response: the `code` of a
+   * tokenwarden error (`ERR_REDIRECT`, `ERR_TOKEN_IN_URL`, ...), else the
+   * thrown error's `name` — `TimeoutError` when an `AbortSignal.timeout()` signal fired,
+   * `AbortError` for another abort, `TypeError` for a network failure in `fetch` — else the
+   * `typeof` of the thrown value. Never a message. Absent when a response was returned.
+   */
+  readonly error?: string;
 }
 
 /**

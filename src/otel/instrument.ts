@@ -53,6 +53,32 @@ function label(value: unknown): string {
   return typeof value === 'string' && LABEL.test(value) ? value : OTHER;
 }
 
+/** What `RequestRecord.error` holds when something other than an object was thrown. */
+const TYPEOF_NAMES = new Set([
+  'bigint',
+  'boolean',
+  'function',
+  'number',
+  'object',
+  'string',
+  'symbol',
+  'undefined',
+]);
+
+/**
+ * The `error.type` of a request, as the HTTP semantic conventions define it: the status code for
+ * a final status of 400 or more; `timeout` for a timeout (`AbortSignal.timeout()` fired, or
+ * `ERR_TIMEOUT`); the code of a tokenwarden error (`ERR_REDIRECT`, `ERR_ABORTED`, ...); the name
+ * of any other error (`AbortError`, `TypeError` for a network failure); `_OTHER` when something
+ * else was thrown or nothing is known. `undefined` for a success.
+ */
+function requestErrorType(status: number, error: string | undefined): string | undefined {
+  if (status >= 400) return String(status);
+  if (error === undefined) return status === 0 ? OTHER : undefined;
+  if (error === 'TimeoutError' || error === 'ERR_TIMEOUT') return 'timeout';
+  return TYPEOF_NAMES.has(error) ? OTHER : label(error);
+}
+
 /**
  * Options of {@link instrumentWarden}.
  *
@@ -142,9 +168,19 @@ function originAttributes(origin: string): OriginAttributes {
  * Requests sent with a token are recorded in `http.client.request.duration`, following
  * OpenTelemetry's HTTP client semantic conventions: seconds, the advised bucket boundaries,
  * `http.request.method` (`_OTHER` for a method the conventions do not list), `server.address`,
- * `server.port`, `url.scheme`, `http.response.status_code` when a response came, and
- * `error.type` — the status code for a final status of 400 or more, `_OTHER` when no response
- * came (network failure, timeout or abort). The snapshot's `requests`, `ok`, `clientErrors`,
+ * `server.port`, `url.scheme`, `http.response.status_code` when a response came, and, for a
+ * failed request, `error.type`:
+ *
+ * | `error.type` | when |
+ * |---|---|
+ * | the status code (`"404"`, `"503"`) | the final status was 400 or more |
+ * | `timeout` | the caller's `AbortSignal.timeout()` signal fired (a `TimeoutError`), or `ERR_TIMEOUT` |
+ * | the `ERR_*` code (`ERR_REDIRECT`, `ERR_TOKEN_IN_URL`, ...) | a tokenwarden error was thrown after the request was sent (a request the policy refused before sending is not recorded here but in `tokenwarden.blocked_requests`) |
+ * | the error's `name` (`AbortError`, `TypeError`) | any other error: `AbortError` for the caller's abort, `TypeError` for a network failure in `fetch` |
+ * | `_OTHER` | a value that is not an error was thrown, or its name is not a short identifier |
+ *
+ * A timeout that ky enforces (its `timeout` option) aborts the request without a reason: it is
+ * recorded as `AbortError`. The snapshot's `requests`, `ok`, `clientErrors`,
  * `unauthorized` and so on are this histogram's counts by status code. Every other figure has
  * an instrument of its own; {@link METRIC_NAMES} lists them with their attributes.
  *
@@ -292,8 +328,8 @@ export function instrumentWarden(
       ...origin(record.origin),
     };
     if (status !== 0) attributes['http.response.status_code'] = status;
-    if (status === 0) attributes['error.type'] = OTHER;
-    else if (status >= 400) attributes['error.type'] = String(status);
+    const errorType = requestErrorType(status, record.error);
+    if (errorType !== undefined) attributes['error.type'] = errorType;
     duration.record(Math.max(0, record.durationMs) / 1_000, attributes);
     if (record.retried) retried.add(1, attributes);
     if (record.tokenAgeMs !== undefined) {

@@ -5,7 +5,7 @@
  *
  * | key | instrument | kind, unit | attributes (besides `tokenwarden.credential.id`) |
  * |---|---|---|---|
- * | `httpClientRequestDuration` | `http.client.request.duration` | histogram, `s` | `http.request.method`, `server.address`, `server.port`, `url.scheme`, `http.response.status_code`, `error.type` |
+ * | `httpClientRequestDuration` | `http.client.request.duration` | histogram, `s` | `http.request.method`, `server.address`, `server.port`, `url.scheme`, `http.response.status_code`, `error.type` (the status code, `timeout`, the `ERR_*` code or the error's name: see `instrumentWarden`) |
  * | `retriedRequests` | `tokenwarden.retried_requests` | counter, `{request}` | as `http.client.request.duration` |
  * | `tokenAge` | `tokenwarden.token.age` | histogram, `s` | — |
  * | `refreshes` | `tokenwarden.token.refreshes` | counter, `{refresh}` | `tokenwarden.refresh.reason`, `tokenwarden.refresh.rotated` |

@@ -83,6 +83,21 @@ function isRequestLike(input: unknown): input is Request {
   );
 }
 
+/**
+ * What a failed call is reported with (`RequestOutcome.error`): a tokenwarden error's code, else
+ * the error's name (`TimeoutError` for `AbortSignal.timeout()`, `AbortError`, `TypeError` for a
+ * network failure), else the `typeof` of the thrown value (an abort reason can be anything).
+ * Never a message: they carry URLs and addresses.
+ */
+function errorType(error: unknown): string {
+  if (isTokenWardenError(error)) return error.code;
+  if (typeof error === 'object' && error !== null) {
+    const { name } = error as { name?: unknown };
+    if (typeof name === 'string' && name !== '') return name;
+  }
+  return typeof error;
+}
+
 function throwIfAborted(signal: AbortSignal | null): void {
   if (signal?.aborted) throw signal.reason;
 }
@@ -271,7 +286,8 @@ async function prepare(
  *   header (which browsers do forward) is sent with `redirect: 'manual'`, and a redirect then
  *   fails with `ERR_REDIRECT` rather than risk sending the key to another origin.
  * - `observed` is reported once per call that sent anything (status 0 on a network error or an
- *   abort); a request refused by the policy is reported only through `blocked`.
+ *   abort, with what the call threw as `error`); a request refused by the policy is reported
+ *   only through `blocked`.
  *
  * @param host - The credential side: allow-list, token acquisition and recovery, reporting.
  * @returns A function with the signature of the global `fetch`.
@@ -575,6 +591,7 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
     }
 
     let status = 0;
+    let failure: string | undefined;
     try {
       let result = await runAuthenticated(prepared, token, state);
       status = result.response.status;
@@ -609,6 +626,9 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
       }
       status = result.response.status;
       return result.response;
+    } catch (error) {
+      failure = errorType(error);
+      throw error;
     } finally {
       if (state.sent) {
         try {
@@ -619,6 +639,7 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
             durationMs: Math.max(0, now() - started),
             retried: state.retried,
             authenticated: token !== undefined,
+            error: failure,
           });
         } catch {
           // Metrics must never break a request.

@@ -91,4 +91,10 @@ export interface RequestOutcome {
   readonly retried: boolean;
   /** Whether a token was attached. */
   readonly authenticated: boolean;
+  /**
+   * What the call failed with, when it threw rather than returned a response: the code of a
+   * tokenwarden error, else the thrown error's name (`TimeoutError`, `AbortError`, `TypeError`),
+   * else the `typeof` of the thrown value. `undefined` when the call returned.
+   */
+  readonly error?: string | undefined;
 }

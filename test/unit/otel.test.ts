@@ -10,7 +10,7 @@ import {
   PeriodicExportingMetricReader,
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
-import { HttpResponse, http } from 'msw';
+import { delay, HttpResponse, http } from 'msw';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { customSource, type WardenEvents, type WardenObserver } from '../../src/index.js';
@@ -119,7 +119,8 @@ function figuresFromOtel(collected: Map<string, MetricData>, id: string) {
     serverErrors: status((code) => code >= 500 && code < 600),
     networkErrors: total(
       requests,
-      (a) => own(a) && a['http.response.status_code'] === undefined && a['error.type'] === '_OTHER',
+      (a) =>
+        own(a) && a['http.response.status_code'] === undefined && a['error.type'] !== undefined,
     ),
     unauthorized: status((code) => code === 401),
     forbidden: status((code) => code === 403),
@@ -220,7 +221,8 @@ describe('instrumentWarden() with a real warden', () => {
         }),
         value: 1,
       },
-      { attributes: series({ 'error.type': '_OTHER' }), value: 1 },
+      // msw fails the fetch as browsers and undici do: with a TypeError.
+      { attributes: series({ 'error.type': 'TypeError' }), value: 1 },
       {
         attributes: series({
           'server.address': '127.0.0.1',
@@ -338,6 +340,65 @@ describe('instrumentWarden() with a real warden', () => {
     }
   });
 
+  it('tells a timeout, an abort, a network error, a redirect error and a 503 apart in error.type', async () => {
+    instrumentWarden(warden, { meterProvider: otel.provider });
+    // Answers long after every signal of this test has fired.
+    server.use(
+      http.get(`${API}/slow`, async () => {
+        await delay(2_000);
+        return HttpResponse.json({ ok: true });
+      }),
+    );
+    const credential = register();
+    const aborted = (reason?: unknown) => {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(reason), 20);
+      return controller.signal;
+    };
+
+    expect((await credential.fetch(`${API}/boom`)).status).toBe(503);
+    await expect(credential.fetch(`${API}/down`)).rejects.toThrow(TypeError);
+    await expect(
+      credential.fetch(`${API}/slow`, { signal: AbortSignal.timeout(20) }),
+    ).rejects.toMatchObject({ name: 'TimeoutError' });
+    await expect(credential.fetch(`${API}/slow`, { signal: aborted() })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
+    await expect(credential.fetch(`${API}/slow`, { signal: aborted('gone') })).rejects.toBe('gone');
+    await expect(credential.fetch(`${API}/redirect`, { redirect: 'error' })).rejects.toMatchObject({
+      code: 'ERR_REDIRECT',
+    });
+    // ky enforces its timeout by aborting without a reason: the request sees an AbortError.
+    await expect(credential.ky({ timeout: 20, retry: 0 }).get(`${API}/slow`)).rejects.toMatchObject(
+      { name: 'TimeoutError' },
+    );
+
+    const { metrics: collected } = await otel.collect();
+    const requests = points(collected, METRIC_NAMES.httpClientRequestDuration);
+    const byErrorType = new Map<unknown, number>();
+    for (const { attributes, value } of requests) {
+      const type = attributes['error.type'];
+      byErrorType.set(type, (byErrorType.get(type) ?? 0) + value);
+    }
+    expect(Object.fromEntries(byErrorType)).toEqual({
+      '503': 1,
+      TypeError: 1,
+      timeout: 1,
+      AbortError: 2,
+      _OTHER: 1,
+      ERR_REDIRECT: 1,
+    });
+    // Only the 503 came with a response.
+    expect(
+      requests
+        .filter((p) => p.attributes['http.response.status_code'] !== undefined)
+        .map((p) => [p.attributes['http.response.status_code'], p.attributes['error.type']]),
+    ).toEqual([[503, '503']]);
+    // The review's case: a timeout, a network error and a 503 are three different series.
+    const distinct = new Set(['timeout', 'TypeError', '503'].filter((t) => byErrorType.has(t)));
+    expect(distinct.size).toBe(3);
+  });
+
   it('records revocations by outcome', async () => {
     instrumentWarden(warden, { meterProvider: otel.provider });
     const credential = register();
@@ -439,7 +500,7 @@ describe('instrumentWarden() attributes', () => {
 
   const record = (
     origin: string,
-    extra: { id?: string; method?: string; status?: number } = {},
+    extra: { id?: string; method?: string; status?: number; error?: string } = {},
   ) => ({
     id: 'api',
     method: 'GET',
@@ -448,6 +509,44 @@ describe('instrumentWarden() attributes', () => {
     durationMs: 12,
     retried: false,
     ...extra,
+  });
+
+  it('derives error.type from the status, then from what the request failed with', async () => {
+    const warden = fake();
+    instrumentWarden(warden, { meterProvider: otel.provider });
+    const cases: [{ status?: number; error?: string }, string | undefined][] = [
+      [{ status: 200 }, undefined],
+      [{ status: 302 }, undefined],
+      [{ status: 404 }, '404'],
+      [{ status: 503 }, '503'],
+      // A status of 400 or more wins: the request got its answer, then the call failed.
+      [{ status: 401, error: 'ERR_REAUTH_REQUIRED' }, '401'],
+      [{ status: 0, error: 'TimeoutError' }, 'timeout'],
+      [{ status: 0, error: 'ERR_TIMEOUT' }, 'timeout'],
+      [{ status: 0, error: 'ERR_ABORTED' }, 'ERR_ABORTED'],
+      [{ status: 0, error: 'ERR_NETWORK' }, 'ERR_NETWORK'],
+      [{ status: 0, error: 'ERR_REDIRECT' }, 'ERR_REDIRECT'],
+      [{ status: 0, error: 'AbortError' }, 'AbortError'],
+      [{ status: 0, error: 'TypeError' }, 'TypeError'],
+      [{ status: 200, error: 'ERR_TOKEN_IN_URL' }, 'ERR_TOKEN_IN_URL'],
+      // A thrown non-error, a name that is no identifier, no cause known at all.
+      [{ status: 0, error: 'string' }, '_OTHER'],
+      [{ status: 0, error: 'object' }, '_OTHER'],
+      [{ status: 0, error: `Bad name ${SENTINEL.accessToken}` }, '_OTHER'],
+      [{ status: 0, error: 'E'.repeat(65) }, '_OTHER'],
+      [{ status: 0 }, '_OTHER'],
+    ];
+    for (const [index, [extra]] of cases.entries()) {
+      warden.request(record(API, { ...extra, id: `case-${index}` }));
+    }
+    const { metrics: collected } = await otel.collect();
+    const requests = points(collected, METRIC_NAMES.httpClientRequestDuration);
+    for (const [index, [extra, expected]] of cases.entries()) {
+      const point = requests.find(
+        (p) => p.attributes['tokenwarden.credential.id'] === `case-${index}`,
+      );
+      expect(point?.attributes['error.type'], JSON.stringify(extra)).toBe(expected);
+    }
   });
 
   it('records tamper, reauth-required and anomaly events with bounded labels', async () => {

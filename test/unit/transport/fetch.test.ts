@@ -764,7 +764,7 @@ describe('abort signals', () => {
 });
 
 describe('outcomes', () => {
-  it('reports status 0 on a network error, once', async () => {
+  it('reports status 0 on a network error, once, with the error name', async () => {
     server.use(http.get('https://api.example.com/down', () => HttpResponse.error()));
     const { host, fetch } = setup();
     await expect(fetch('https://api.example.com/down')).rejects.toThrow(TypeError);
@@ -776,8 +776,47 @@ describe('outcomes', () => {
         durationMs: expect.any(Number),
         retried: false,
         authenticated: true,
+        error: 'TypeError',
       },
     ]);
+  });
+
+  it('reports what a failed call threw: a timeout, an abort, a code, never a message', async () => {
+    server.use(
+      http.get('https://api.example.com/slow', async () => {
+        await delay(2_000);
+        return HttpResponse.json({});
+      }),
+      http.get('https://api.example.com/hop', () =>
+        HttpResponse.redirect('https://api.example.com/ok', 302),
+      ),
+    );
+    const { host, fetch } = setup();
+    const url = 'https://api.example.com/slow';
+    await expect(fetch(url, { signal: AbortSignal.timeout(20) })).rejects.toThrow();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 20);
+    await expect(fetch(url, { signal: controller.signal })).rejects.toThrow();
+    const other = new AbortController();
+    setTimeout(() => other.abort('a reason that is no error'), 20);
+    await expect(fetch(url, { signal: other.signal })).rejects.toBe('a reason that is no error');
+    await expect(fetch('https://api.example.com/hop', { redirect: 'error' })).rejects.toThrow();
+    expect(host.outcomes.map(({ status, error }) => ({ status, error }))).toEqual([
+      { status: 0, error: 'TimeoutError' },
+      { status: 0, error: 'AbortError' },
+      { status: 0, error: 'string' },
+      { status: 0, error: 'ERR_REDIRECT' },
+    ]);
+  });
+
+  it('reports no error for a response, whatever its status', async () => {
+    server.use(
+      http.get('https://api.example.com/boom', () => new HttpResponse(null, { status: 503 })),
+    );
+    const { host, fetch } = setup();
+    expect((await fetch('https://api.example.com/boom')).status).toBe(503);
+    expect(host.outcomes).toHaveLength(1);
+    expect(host.outcomes[0]).not.toHaveProperty('error', expect.anything());
   });
 
   it('survives a host whose blocked and observed callbacks throw', async () => {
