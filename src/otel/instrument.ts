@@ -300,6 +300,11 @@ export function instrumentWarden(
     '{record}',
     'Stored token records that failed their integrity check.',
   );
+  const storeErrors = count(
+    METRIC_NAMES.storeErrors,
+    '{error}',
+    'Failed reads, writes and deletes of the token store.',
+  );
   const anomalies = count(METRIC_NAMES.anomalies, '{anomaly}', 'Anomalies detected.');
 
   const credential = (id: string): Attributes => {
@@ -378,6 +383,16 @@ export function instrumentWarden(
       case 'tamper': {
         const { id, store } = payload as WardenEvents['tamper'][0];
         tampered.add(1, { ...credential(id), 'tokenwarden.store.kind': label(store) });
+        break;
+      }
+      case 'store-error': {
+        const { id, store, operation, code } = payload as WardenEvents['store-error'][0];
+        storeErrors.add(1, {
+          ...credential(id),
+          'tokenwarden.store.kind': label(store),
+          'tokenwarden.store.operation': label(operation),
+          'error.type': label(code),
+        });
         break;
       }
       case 'anomaly': {

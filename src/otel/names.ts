@@ -15,6 +15,7 @@
  * | `blockedRequests` | `tokenwarden.blocked_requests` | counter, `{request}` | `tokenwarden.block.reason`, `tokenwarden.block.action` |
  * | `revocations` | `tokenwarden.revocations` | counter, `{revocation}` | `tokenwarden.revocation.outcome` |
  * | `tamperedRecords` | `tokenwarden.store.tampered_records` | counter, `{record}` | `tokenwarden.store.kind` |
+ * | `storeErrors` | `tokenwarden.store.errors` | counter, `{error}` | `tokenwarden.store.kind`, `tokenwarden.store.operation`, `error.type` (the `ERR_*` code) |
  * | `anomalies` | `tokenwarden.anomalies` | counter, `{anomaly}` | `tokenwarden.anomaly.kind`, `tokenwarden.anomaly.severity` |
  *
  * @example
@@ -56,6 +57,8 @@ export const METRIC_NAMES = {
   revocations: 'tokenwarden.revocations',
   /** Counter: stored records that failed their integrity check, by store kind. */
   tamperedRecords: 'tokenwarden.store.tampered_records',
+  /** Counter: failed reads, writes and deletes of the token store, by store kind, operation and code. */
+  storeErrors: 'tokenwarden.store.errors',
   /** Counter: anomalies, by kind and severity. */
   anomalies: 'tokenwarden.anomalies',
 } as const;

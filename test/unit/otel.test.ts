@@ -13,7 +13,14 @@ import {
 import { delay, HttpResponse, http } from 'msw';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { customSource, type WardenEvents, type WardenObserver } from '../../src/index.js';
+import {
+  customSource,
+  memoryStore,
+  type TokenStore,
+  TokenWardenError,
+  type WardenEvents,
+  type WardenObserver,
+} from '../../src/index.js';
 import { instrumentWarden, METRIC_NAMES } from '../../src/otel/index.js';
 import { VERSION } from '../../src/otel/instrument.js';
 import { createWarden, type Warden } from '../../src/warden.js';
@@ -584,6 +591,37 @@ describe('instrumentWarden() attributes', () => {
     // Evidence is not recorded.
     expect(JSON.stringify(exported)).not.toContain('987654321');
     expect(findLeaks([exported], [SENTINEL.accessToken])).toEqual([]);
+  });
+
+  it('counts store errors of a real warden by store, operation and code', async () => {
+    const inner = memoryStore();
+    const store: TokenStore = {
+      ...inner,
+      kind: 'flaky',
+      get: async () => {
+        throw new TokenWardenError('ERR_STORE_UNAVAILABLE', 'the store did not answer');
+      },
+    };
+    const warden = createWarden({ store });
+    instrumentWarden(warden, { meterProvider: otel.provider });
+    const cred = warden.register('api', {
+      source: customSource(async () => ({ accessToken: SENTINEL.accessToken, expiresIn: 300 })),
+      origins: [API],
+    });
+    await cred.getToken().catch(() => {});
+    const { metrics: collected, exported } = await otel.collect();
+    const errors = points(collected, METRIC_NAMES.storeErrors);
+    expect(errors.map((p) => p.attributes)).toEqual([
+      {
+        'tokenwarden.credential.id': 'api',
+        'tokenwarden.store.kind': 'flaky',
+        'tokenwarden.store.operation': 'read',
+        'error.type': 'ERR_STORE_UNAVAILABLE',
+      },
+    ]);
+    expect(errors[0]?.value).toBeGreaterThanOrEqual(1);
+    expect(findLeaks([exported], [SENTINEL.accessToken])).toEqual([]);
+    await warden.close();
   });
 
   it('leaves the credential id out, or maps it', async () => {
