@@ -263,3 +263,22 @@ export async function startBrowserFixture(entry?: string): Promise<BrowserFixtur
     },
   };
 }
+
+/**
+ * Runs `fn` against the page's `window.tw` (the test API a page script installs) and returns
+ * its result. `fn` travels as source text, so it may only use its arguments.
+ */
+export function inWindow<Api, T, A>(
+  page: Page,
+  fn: (tw: Api, arg: A) => T,
+  arg: A,
+): Promise<Awaited<T>> {
+  return page.evaluate(
+    async ([source, value]) =>
+      (new Function(`return ${source}`)() as (tw: Api, arg: A) => T)(
+        (window as unknown as { tw: Api }).tw,
+        value as A,
+      ),
+    [fn.toString(), arg] as const,
+  ) as Promise<Awaited<T>>;
+}

@@ -29,6 +29,7 @@ import {
   type BrowserFixture,
   type BrowserSession,
   type BrowserTab,
+  inWindow,
   openTab,
   startBrowserFixture,
 } from '../browser/harness.js';
@@ -250,16 +251,8 @@ function token(label: string): string {
 type Api = DpopWindow['tw'];
 
 /** Runs `fn` against `window.tw` in a tab. `fn` travels as source text and must only use its arguments. */
-function inTab<T, A>(tab: BrowserTab, fn: (tw: Api, arg: A) => T, arg: A): Promise<Awaited<T>> {
-  return tab.page.evaluate(
-    async ([source, value]) =>
-      (new Function(`return ${source}`)() as (tw: Api, arg: A) => T)(
-        (window as unknown as DpopWindow).tw,
-        value as A,
-      ),
-    [fn.toString(), arg] as const,
-  ) as Promise<Awaited<T>>;
-}
+const inTab = <T, A>(tab: BrowserTab, fn: (tw: Api, arg: A) => T, arg: A) =>
+  inWindow(tab.page, fn, arg);
 
 const setup = (tab: BrowserTab, name = DATABASE, algorithm?: 'ES256' | 'EdDSA') =>
   inTab(tab, (tw, config) => tw.setup(config), {

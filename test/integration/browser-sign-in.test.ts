@@ -12,6 +12,7 @@ import {
   type BrowserFixture,
   type BrowserSession,
   type BrowserTab,
+  inWindow,
   openTab,
   startBrowserFixture,
 } from '../browser/harness.js';
@@ -58,16 +59,7 @@ afterAll(async () => {
 type Api = SignInWindow['tw'];
 
 /** Runs `fn` against `window.tw`; `fn` travels as source text and may only use its arguments. */
-function inPage<T, A>(page: Page, fn: (tw: Api, arg: A) => T, arg: A): Promise<Awaited<T>> {
-  return page.evaluate(
-    async ([source, value]) =>
-      (new Function(`return ${source}`)() as (tw: Api, arg: A) => T)(
-        (window as unknown as SignInWindow).tw,
-        value as A,
-      ),
-    [fn.toString(), arg] as const,
-  ) as Promise<Awaited<T>>;
-}
+const inPage = <T, A>(page: Page, fn: (tw: Api, arg: A) => T, arg: A) => inWindow(page, fn, arg);
 
 /** Waits for the page script of a freshly loaded page, and sets the app up. */
 async function setup(page: Page): Promise<void> {

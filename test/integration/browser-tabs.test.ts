@@ -12,6 +12,7 @@ import {
   type BrowserFixture,
   type BrowserSession,
   type BrowserTab,
+  inWindow,
   openTab,
   startBrowserFixture,
 } from '../browser/harness.js';
@@ -60,16 +61,8 @@ type Api = TabWindow['tw'];
  * Runs `fn` against `window.tw` in one tab. `fn` travels as source text and must only use its
  * arguments.
  */
-function inTab<T, A>(tab: BrowserTab, fn: (tw: Api, arg: A) => T, arg: A): Promise<Awaited<T>> {
-  return tab.page.evaluate(
-    async ([source, value]) =>
-      (new Function(`return ${source}`)() as (tw: Api, arg: A) => T)(
-        (window as unknown as TabWindow).tw,
-        value as A,
-      ),
-    [fn.toString(), arg] as const,
-  ) as Promise<Awaited<T>>;
-}
+const inTab = <T, A>(tab: BrowserTab, fn: (tw: Api, arg: A) => T, arg: A) =>
+  inWindow(tab.page, fn, arg);
 
 /** Runs `fn` against `window.tw` in every tab, in parallel. */
 function everyTab<T, A>(fn: (tw: Api, arg: A) => T, arg: A): Promise<Awaited<T>[]> {
