@@ -92,10 +92,12 @@ async function callOnce(): Promise<void> {
   }
 }
 
-await callOnce();
-const timer = setInterval(() => void callOnce(), 10_000);
-
+// Listening before the first call: a Ctrl-C while it waits (a slow authorization server) still
+// shuts down cleanly.
+let timer: ReturnType<typeof setInterval> | undefined;
+let stopping = false;
 process.once('SIGINT', () => {
+  stopping = true;
   clearInterval(timer);
   console.info(JSON.stringify(warden.metrics().credentials['reports'], null, 2));
   void (async () => {
@@ -104,3 +106,6 @@ process.once('SIGINT', () => {
     await warden.close(); // stops the refresh timer and flushes the store; the process exits
   })();
 });
+
+await callOnce();
+if (!stopping) timer = setInterval(() => void callOnce(), 10_000);
