@@ -15,6 +15,7 @@
 // ISSUER, CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN
 //                  a refresh token obtained elsewhere (e.g. an admin's consent), rotating
 // LEDGER_API       the API's origin: the only origin the token is sent to
+import { setTimeout } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { createWarden, isTokenWardenError, refreshToken } from 'tokenwarden';
 import { envKey } from 'tokenwarden/node';
@@ -53,7 +54,11 @@ warden.on('anomaly', ({ kind, severity }) =>
   console.warn(`pid ${process.pid}: ${kind} (${severity})`),
 );
 
-const stop = AbortSignal.timeout(60_000);
+// Runs for a minute, or until the instance is told to stop (Ctrl-C, or the SIGTERM of a
+// deployment): then it closes the warden and Redis instead of dying mid-refresh.
+const shutdown = new AbortController();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => shutdown.abort());
+const stop = AbortSignal.any([AbortSignal.timeout(60_000), shutdown.signal]);
 while (!stop.aborted) {
   try {
     const response = await ledger.fetch(new URL('/v1/balance', ledgerApi));
@@ -62,7 +67,7 @@ while (!stop.aborted) {
     if (!isTokenWardenError(error)) throw error;
     console.error(`pid ${process.pid}: ${error.code}`); // e.g. ERR_STORE_UNAVAILABLE while Redis is down
   }
-  await new Promise((resolve) => setTimeout(resolve, 5_000));
+  await setTimeout(5_000, undefined, { signal: stop }).catch(() => {});
 }
 
 const { refreshes } = warden.metrics().credentials['ledger'] ?? {};
