@@ -5,12 +5,12 @@
 import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { listenOnLoopback } from '../support/loopback.js';
 
 /**
  * The Chromium to drive: `CHROMIUM_PATH`, else the first `chromium` or `chromium-browser` on
@@ -82,19 +82,8 @@ export async function startPageServer(script: string): Promise<PageServer> {
       res.end();
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  const { origin, close } = await listenOnLoopback(server);
+  return { origin, close };
 }
 
 /** A throw-away Chromium profile, with its own HOME and XDG directories. */

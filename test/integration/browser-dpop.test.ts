@@ -10,7 +10,6 @@
 // pins what happens then). The harness is test/browser/harness.ts.
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   calculateJwkThumbprint,
   decodeProtectedHeader,
@@ -34,6 +33,7 @@ import {
   startBrowserFixture,
 } from '../browser/harness.js';
 import { runExclusively } from '../support/exclusive.js';
+import { listenOnLoopback } from '../support/loopback.js';
 
 runExclusively();
 
@@ -208,16 +208,9 @@ async function startResource(pageOrigin: string): Promise<ResourceServer> {
       });
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  state.origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  state.close = () =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+  const listening = await listenOnLoopback(server);
+  state.origin = listening.origin;
+  state.close = listening.close;
   return state;
 }
 

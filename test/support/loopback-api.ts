@@ -1,7 +1,7 @@
 // A small HTTP server on 127.0.0.1 (random port) that plays an API, a token service or a key
 // service for the examples' tests: every request is recorded verbatim, and a handler answers it.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './loopback.js';
 
 /** One request the server received. */
 export interface ApiRequest {
@@ -60,20 +60,8 @@ export async function startLoopbackApi(handler: ApiHandler): Promise<LoopbackApi
       res.end(answer.json === undefined ? '' : JSON.stringify(answer.json));
     })();
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  const { origin, close } = await listenOnLoopback(server);
+  return { origin, requests, close };
 }
 
 /** The bearer token of a request's Authorization header, if it has one. */
