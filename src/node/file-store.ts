@@ -93,7 +93,8 @@ const LOCK_LOST_RETRIES = 3;
  * - A wrong or malformed key never deletes anything, since another process sharing the file may
  *   hold the right one: a record sealed under a key this process does not hold is reported
  *   (`tamper`) and kept, and reading it fails with `ERR_KEY_UNAVAILABLE`, as does every read
- *   while the key provider has no usable key.
+ *   while the key provider has no usable key. If the key is lost for good, delete the file to
+ *   start over.
  *
  * @param options - The file path and the key; lock timings.
  * @returns A {@link SealedStore} of kind `file`, with `rotateKey()`.

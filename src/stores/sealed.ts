@@ -127,7 +127,7 @@ export function sealedStore(backend: RecordBackend, key: KeyInput): SealedStore 
       tamper(id);
       throw new TokenWardenError(
         'ERR_KEY_UNAVAILABLE',
-        `The record of "${id}" in the shared ${backend.kind} store is sealed under a key this instance does not hold. Give every instance the same key.`,
+        `The record of "${id}" in the shared ${backend.kind} store is sealed under a key this instance does not hold; it was kept. Give every instance the same key, or, if that key is lost for good, delete the record (for a file store, the file) to start over.`,
         { credentialId: id },
       );
     }
