@@ -13,6 +13,7 @@ import type { Logger, RefreshReason, WardenEvents } from './events.js';
 import { abortError, anySignal, raceSignal } from './internal/abort.js';
 import { timingSafeEqual } from './internal/compare.js';
 import { type Duration, toMs } from './internal/duration.js';
+import { errorKind } from './internal/error-kind.js';
 import { INSPECT } from './internal/redact.js';
 import { isSecureTransport, parseOrigin } from './internal/url.js';
 import type { RevokeOptions, RevokeResult, ServerRevocation } from './revoke.js';
@@ -1523,7 +1524,7 @@ export class Credential {
   /** Logs a failed store operation and emits `store-error`. */
   #storeFailed(operation: 'read' | 'write' | 'delete', message: string, caught: unknown): void {
     const store = this.#runtime.store.kind;
-    this.#log('error', message, { id: this.id, store, error: describe(caught) });
+    this.#log('error', message, { id: this.id, store, error: errorKind(caught) });
     const error =
       caught instanceof TokenWardenError
         ? caught
@@ -1539,7 +1540,11 @@ export class Credential {
     try {
       (this.#events as unknown as EventEmitter).emit(event, ...args);
     } catch (error) {
-      this.#log('error', 'an event listener threw', { id: this.id, event, error: describe(error) });
+      this.#log('error', 'an event listener threw', {
+        id: this.id,
+        event,
+        error: errorKind(error),
+      });
     }
     this.#runtime.emit(event, ...args);
   }
@@ -1689,10 +1694,4 @@ function notRevoked(
     failures: [{ token: 'access_token', code: error.code, error }],
     superseded,
   };
-}
-
-function describe(error: unknown): string {
-  if (error instanceof TokenWardenError) return error.code;
-  if (error instanceof Error) return error.name;
-  return typeof error;
 }

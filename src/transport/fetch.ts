@@ -1,6 +1,7 @@
 import type { BlockReason } from '../errors.js';
 import { BlockedRequestError, isTokenWardenError, TokenWardenError } from '../errors.js';
 import { untilAborted } from '../internal/abort.js';
+import { errorKind } from '../internal/error-kind.js';
 import { safeUrl } from '../internal/redact.js';
 import { isSecureTransport } from '../internal/url.js';
 import {
@@ -81,21 +82,6 @@ function isRequestLike(input: unknown): input is Request {
     typeof (input as Request).clone === 'function' &&
     typeof (input as Request).headers === 'object'
   );
-}
-
-/**
- * What a failed call is reported with (`RequestOutcome.error`): a tokenwarden error's code, else
- * the error's name (`TimeoutError` for `AbortSignal.timeout()`, `AbortError`, `TypeError` for a
- * network failure), else the `typeof` of the thrown value (an abort reason can be anything).
- * Never a message: they carry URLs and addresses.
- */
-function errorType(error: unknown): string {
-  if (isTokenWardenError(error)) return error.code;
-  if (typeof error === 'object' && error !== null) {
-    const { name } = error as { name?: unknown };
-    if (typeof name === 'string' && name !== '') return name;
-  }
-  return typeof error;
 }
 
 function throwIfAborted(signal: AbortSignal | null): void {
@@ -627,7 +613,7 @@ export function createAuthenticatedFetch(host: TransportHost): typeof fetch {
       status = result.response.status;
       return result.response;
     } catch (error) {
-      failure = errorType(error);
+      failure = errorKind(error);
       throw error;
     } finally {
       if (state.sent) {
