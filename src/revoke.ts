@@ -148,7 +148,13 @@ export async function revokeAtServer(
   const tokens: RevokedToken[] = [];
   const failures: RevokeFailure[] = [];
   const earlier = { revoked: 0, failed: 0 };
-  if (held === undefined) return { outcome: 'nothing-held', tokens, failures, superseded: earlier };
+  const result = (outcome: RevocationOutcome): ServerRevocation => ({
+    outcome,
+    tokens,
+    failures,
+    superseded: earlier,
+  });
+  if (held === undefined) return result('nothing-held');
   const retry: RetryPolicy = {
     maxAttempts: Math.max(1, Math.floor(options.maxAttempts ?? 3)),
     maxWaitMs: toMs(options.maxRetryWait ?? '30s', 'maxRetryWait'),
@@ -162,7 +168,7 @@ export async function revokeAtServer(
     for (const [hint, token] of list) {
       try {
         const revoked = await withRetry(() => source.revoke(token, hint, context), retry);
-        if (!revoked) return { outcome: 'unsupported', tokens, failures, superseded: earlier };
+        if (!revoked) return result('unsupported');
         tokens.push(hint);
       } catch (error) {
         failures.push(failure(hint, error, context.credentialId));
@@ -188,11 +194,9 @@ export async function revokeAtServer(
       failures.push(failure(kind, error, context.credentialId));
     }
   } else {
-    return { outcome: 'unsupported', tokens, failures, superseded: earlier };
+    return result('unsupported');
   }
-  const outcome: RevocationOutcome =
-    failures.length === 0 ? 'revoked' : tokens.length === 0 ? 'failed' : 'partial';
-  return { outcome, tokens, failures, superseded: earlier };
+  return result(failures.length === 0 ? 'revoked' : tokens.length === 0 ? 'failed' : 'partial');
 }
 
 interface RetryPolicy {
