@@ -208,6 +208,22 @@ for (const [declaration, name] of optionDeclarations) {
   }
 }
 
+/** Every parameter of a function or method has a `@param`. */
+function checkParams(label: string, signature: ts.SignatureDeclarationBase): void {
+  const documented = new Set(
+    ts
+      .getJSDocTags(signature)
+      .filter(ts.isJSDocParameterTag)
+      .map((tag) => tag.name.getText()),
+  );
+  for (const parameter of signature.parameters) {
+    const parameterName = parameter.name.getText();
+    if (!documented.has(parameterName)) {
+      problems.push(`${label}: parameter ${parameterName} has no @param`);
+    }
+  }
+}
+
 for (const [symbol, name] of exportedSymbols) {
   const declaration = symbol.declarations?.[0];
   if (!declaration) continue;
@@ -218,18 +234,7 @@ for (const [symbol, name] of exportedSymbols) {
   if (!tags.includes('example')) problems.push(`${at}: no @example`);
   // A function's parameters are each documented (typedoc shows them in the signature).
   if (ts.isFunctionDeclaration(declaration)) {
-    const documented = new Set(
-      ts
-        .getJSDocTags(declaration)
-        .filter(ts.isJSDocParameterTag)
-        .map((tag) => tag.name.getText()),
-    );
-    for (const parameter of declaration.parameters) {
-      const parameterName = parameter.name.getText();
-      if (!documented.has(parameterName)) {
-        problems.push(`${at}: parameter ${parameterName} has no @param`);
-      }
-    }
+    checkParams(at, declaration);
     const returns = declaration.type?.getText();
     if (returns && returns !== 'void' && !tags.includes('returns')) {
       problems.push(`${at}: no @returns`);
@@ -274,19 +279,7 @@ for (const [symbol, name] of exportedSymbols) {
           (ts.getCombinedModifierFlags(member) & ts.ModifierFlags.Override) !== 0;
         if (!inherited) checkThrows(label, overloads);
       }
-      if (member.parameters.length === 0) continue;
-      const documented = new Set(
-        ts
-          .getJSDocTags(member)
-          .filter(ts.isJSDocParameterTag)
-          .map((tag) => tag.name.getText()),
-      );
-      for (const parameter of member.parameters) {
-        const parameterName = parameter.name.getText();
-        if (!documented.has(parameterName)) {
-          problems.push(`${label}: parameter ${parameterName} has no @param`);
-        }
-      }
+      checkParams(label, member);
     }
   }
 }
