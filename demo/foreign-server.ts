@@ -2,7 +2,7 @@
 // attacker's collector, a CDN, a partner API). It records only whether a request carried
 // credentials, never their value, so the demo can prove what arrived without holding secrets.
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from '../test/support/loopback.js';
 
 export interface ForeignRequest {
   readonly method: string;
@@ -32,22 +32,6 @@ export async function startForeignServer(): Promise<ForeignServer> {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ collected: req.headers.authorization !== undefined }));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Keep-alive sockets of the client would otherwise hold the process open.
-        server.closeAllConnections();
-      }),
-  };
+  const { origin, close } = await listenOnLoopback(server);
+  return { origin, requests, close };
 }

@@ -6,8 +6,8 @@
 // to the proof's key (`cnf.jkt`). Every request and its verdict are recorded.
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { calculateJwkThumbprint, EmbeddedJWK, type JWTPayload, jwtVerify } from 'jose';
+import { listenOnLoopback } from './loopback.js';
 
 /** The DPoP proof algorithms the server accepts. */
 export const DPOP_ALGORITHMS = ['ES256', 'EdDSA'] as const;
@@ -278,14 +278,8 @@ export async function startDpopResource(options: DpopResourceOptions): Promise<D
       });
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const listening = await listenOnLoopback(server);
+  origin = listening.origin;
 
   return {
     origin,
@@ -308,11 +302,7 @@ export async function startDpopResource(options: DpopResourceOptions): Promise<D
       gathering = { count, arrived: 0, release, open };
     },
     async close() {
-      if (!server.listening) return;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      if (server.listening) await listening.close();
     },
   };
 }
